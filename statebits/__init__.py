@@ -1,0 +1,92 @@
+"""statebits: auditable state for notebooks and data pipelines.
+
+Every change of a value is recorded with its reason, confidence, tags, time
+and causes in a tamper-evident history that can be analysed as pandas or
+Polars frames.
+
+Machine-learning classes are loaded on first use, so ``import statebits``
+does not import torch, scikit-learn, PyOD or shap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from statebits.aio import AsyncStatebit
+from statebits.collection import StatebitsCollection
+from statebits.core import (
+    CauseRef,
+    ConcurrencyError,
+    ConfidenceLevel,
+    FrozenStatebitError,
+    History,
+    InsufficientDataError,
+    IntegrityError,
+    IntegrityReport,
+    MergeError,
+    MergePreview,
+    MissingDependencyError,
+    NotFittedError,
+    PermissionDenied,
+    Statebit,
+    StatebitError,
+    StateTransition,
+    StoreError,
+    TickingClock,
+    TransitionError,
+    TransitionView,
+    ValidationError,
+    set_clock,
+    use_clock,
+)
+from statebits.explain.graph import CausalGraph
+
+__version__ = "0.3.0"
+
+# Public names defined in modules that import heavy optional dependencies;
+# each is imported when first accessed.
+_LAZY: dict[str, str] = {}
+
+__all__ = [
+    "Statebit",
+    "StateTransition",
+    "StatebitsCollection",
+    "AsyncStatebit",
+    "ConfidenceLevel",
+    "CauseRef",
+    "CausalGraph",
+    "History",
+    "IntegrityReport",
+    "MergePreview",
+    "TransitionView",
+    "TickingClock",
+    "set_clock",
+    "use_clock",
+    "StatebitError",
+    "ValidationError",
+    "TransitionError",
+    "FrozenStatebitError",
+    "IntegrityError",
+    "MergeError",
+    "PermissionDenied",
+    "ConcurrencyError",
+    "StoreError",
+    "NotFittedError",
+    "InsufficientDataError",
+    "MissingDependencyError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'statebits' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,164 @@
+"""Univariate series helpers shared by the forecasters.
+
+A forecaster reads one identity's values in step order. These helpers pull
+that series out of a history frame, scale it without overflow, cut it into
+windows, and compute the baselines and error measures the models are compared
+with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from statebits.core.errors import ValidationError
+from statebits.ml._input import as_history_frame, select_identity
+from statebits.ml.features import numeric_values
+
+__all__ = [
+    "Series",
+    "read_series",
+    "SeriesScaler",
+    "make_windows",
+    "window_inputs",
+    "last_value_forecast",
+    "seasonal_naive_forecast",
+    "mae",
+    "mase",
+]
+
+
+@dataclass
+class Series:
+    """One identity's values in step order, with its last step and time."""
+
+    identity: Any
+    values: np.ndarray
+    timestamps: pd.Series
+    last_step: int
+
+    @property
+    def spacing(self) -> pd.Timedelta | None:
+        """Median time between transitions, or None for fewer than two."""
+        if len(self.timestamps) < 2:
+            return None
+        return self.timestamps.diff().median()
+
+
+def read_series(data: Any, *, identity: Any, owner: str) -> Series:
+    """Read one identity's numeric values; missing values are carried forward.
+
+    Raises
+    ------
+    ValidationError
+        If the values are not numeric, all missing, or infinite.
+    """
+    frame = select_identity(as_history_frame(data, owner=owner), identity, owner)
+    values = numeric_values(frame["to_value"], owner=owner).ffill().bfill().to_numpy(dtype="float64")
+    if len(values) and np.isnan(values).all():
+        raise ValidationError(f"{owner}: every value is missing, so there is nothing to learn from")
+    if np.isinf(values).any():
+        raise ValidationError(f"{owner}: the history contains infinite values; remove them before training")
+    name = frame["identity"].iloc[0] if len(frame) else identity
+    last_step = int(frame["step"].iloc[-1]) if len(frame) else 0
+    return Series(identity=name, values=values, timestamps=frame["timestamp"].reset_index(drop=True), last_step=last_step)
+
+
+class SeriesScaler:
+    """Standardise a series, safe for magnitudes near the float64 limit.
+
+    Values are first divided by their largest magnitude, so the mean and
+    variance never overflow; a constant series gets a unit scale.
+    """
+
+    def fit(self, values: np.ndarray) -> "SeriesScaler":
+        magnitude = float(np.max(np.abs(values))) if len(values) else 1.0
+        self.magnitude = magnitude if magnitude > 0 else 1.0
+        unit = values / self.magnitude
+        self.center = float(np.mean(unit))
+        spread = float(np.std(unit))
+        self.spread = spread if spread > 0 else 1.0
+        return self
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype="float64") / self.magnitude - self.center) / self.spread
+
+    def inverse(self, scaled: np.ndarray) -> np.ndarray:
+        return (np.asarray(scaled, dtype="float64") * self.spread + self.center) * self.magnitude
+
+    def to_dict(self) -> dict[str, float]:
+        return {"magnitude": self.magnitude, "center": self.center, "spread": self.spread}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, float]) -> "SeriesScaler":
+        scaler = cls()
+        scaler.magnitude, scaler.center, scaler.spread = state["magnitude"], state["center"], state["spread"]
+        return scaler
+
+
+def make_windows(scaled: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a scaled series into model inputs and next-step targets.
+
+    The target of each window is the change from its last level to the next
+    one, so a model that outputs zero is the last-value forecast.
+
+    Returns
+    -------
+    inputs : numpy.ndarray of shape (n_windows, length, 2)
+        See :func:`window_inputs`.
+    targets : numpy.ndarray of shape (n_windows,)
+    """
+    n_windows = len(scaled) - length
+    if n_windows < 1:
+        return np.empty((0, length, 2)), np.empty(0)
+    windows = np.lib.stride_tricks.sliding_window_view(scaled, length)[:n_windows]
+    targets = scaled[length:] - scaled[length - 1 : -1]
+    return window_inputs(windows), targets
+
+
+def window_inputs(windows: np.ndarray) -> np.ndarray:
+    """Give each time step two channels: the scaled level and its change.
+
+    The change is taken within the window (0 at its first step), so training
+    and prediction see identical inputs for identical values.
+    """
+    windows = np.asarray(windows, dtype="float64")
+    change = np.diff(windows, axis=1, prepend=windows[:, :1])
+    return np.ascontiguousarray(np.stack([windows, change], axis=2))
+
+
+def last_value_forecast(history: np.ndarray, horizon: int) -> np.ndarray:
+    """Repeat the last value ``horizon`` times."""
+    return np.repeat(history[-1], horizon)
+
+
+def seasonal_naive_forecast(history: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    """Repeat the last full season; falls back to the last value when shorter."""
+    if period < 1 or len(history) < period:
+        return last_value_forecast(history, horizon)
+    season = history[-period:]
+    return np.resize(season, horizon)
+
+
+def mae(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean absolute error."""
+    return float(np.mean(np.abs(np.asarray(actual) - np.asarray(predicted))))
+
+
+def mase(actual: np.ndarray, predicted: np.ndarray, train: np.ndarray, period: int = 1) -> float:
+    """Mean absolute scaled error (Hyndman and Koehler, 2006).
+
+    The scale is the in-sample MAE of the seasonal naive forecast with
+    ``period`` on ``train``, so a value below 1 beats that naive forecast's
+    average one-step error on the training data.
+    """
+    train = np.asarray(train, dtype="float64")
+    if len(train) <= period:
+        raise ValidationError(f"mase needs more than {period} training values, got {len(train)}")
+    scale = float(np.mean(np.abs(train[period:] - train[:-period])))
+    if scale == 0:
+        return float("inf") if mae(actual, predicted) > 0 else 0.0
+    return mae(actual, predicted) / scale
