@@ -76,6 +76,8 @@ class Statebit:
         self.fork_reason: str | None = None
         self._merged_heads: set[str] = set()
         self._fork_count = 0
+        # A store attaches itself here; see attach_sink().
+        self._sink: Any = None
 
     # -- basic properties -----------------------------------------------------
 
@@ -200,12 +202,38 @@ class Statebit:
             frozen_metadata = None if metadata is None else freeze_mapping(metadata)
             causes = None if caused_by is None else _cause_refs(caused_by, self)
             index = history.append(value, value_bytes, reason_code, tag_code, confidence, valid, recorded, frozen_metadata, causes)
+            if self._sink is not None:
+                self._write_to_sink(index, index + 1)
             recorded_transition = _new_transition(StateTransition)
             _set_history(recorded_transition, history)
             _set_index(recorded_transition, index)
         if self._observers:
             self._notify(recorded_transition)
         return recorded_transition
+
+    def _write_to_sink(self, start: int, stop: int) -> None:
+        """Persist transitions ``start`` to ``stop``; on failure undo them and raise StoreError."""
+        try:
+            self._sink.write(self, start, stop)
+        except BaseException as exc:
+            self._history.truncate(start - self._history.base_len)
+            from statebits.core.errors import StoreError
+
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(f"could not persist step(s) {start + 1}-{stop} of {self._identity!r}, nothing recorded: {exc}") from exc
+
+    def attach_sink(self, sink: Any) -> None:
+        """Persist every later append through ``sink.write(statebit, start, stop)``.
+
+        Used by stores: the write happens inside the statebit's lock, and a
+        failed write undoes the append, so memory and store never diverge.
+        Pass None to detach.
+        """
+        if sink is not None and not callable(getattr(sink, "write", None)):
+            raise ValidationError(f"invalid sink {sink!r}: expected an object with a write(statebit, start, stop) method")
+        with self._lock:
+            self._sink = sink
 
     # The synchronous recorder, kept under a second name so batches, rollbacks
     # and merges of subclasses with awaitable ``transition`` can reuse it.
@@ -246,7 +274,9 @@ class Statebit:
                 raise ValidationError(f"invalid batch item {position}: missing {missing}")
         recorded: list[StateTransition] = []
         with self._lock:
+            # Observers and the store see the batch once, after every item passed.
             observers, self._observers = self._observers, []
+            sink, self._sink = self._sink, None
             start = self._history.own_len
             try:
                 for position, item in enumerate(items):
@@ -254,11 +284,15 @@ class Statebit:
                         recorded.append(self._record(**item))
                     except (ValidationError, TransitionError) as exc:
                         raise type(exc)(f"batch item {position} rejected, nothing recorded: {exc}") from None
+                self._sink = sink
+                if sink is not None and recorded:
+                    self._write_to_sink(self._history.base_len + start, len(self._history))
             except BaseException:
                 self._history.truncate(start)
                 raise
             finally:
                 self._observers = observers
+                self._sink = sink
         for item in recorded:
             self._notify(item)
         return recorded
@@ -552,6 +586,7 @@ class Statebit:
         # Observers are code with live references (widgets, sockets); they are
         # not part of the state and are dropped.
         state["_observers"] = []
+        state["_sink"] = None  # store connections are not pickled; reattach after loading
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -303,7 +303,7 @@ class SequencePredictor(ParamsMixin):
                 # Clipping keeps one outlying window from blowing up the weights.
                 torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
                 optimizer.step()
-                total += float(loss) * len(batch)
+                total += loss.item() * len(batch)
             self.train_losses_.append(total / len(x))
 
             monitored = self.train_losses_[-1]
