@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -434,9 +435,29 @@ def _time_encoding(clock: ChartTime, field_name: str = "time", title: str | None
 
 
 def _check_max_points(max_points: Any, owner: str) -> int:
+    """Validate ``max_points`` and clamp it to the row limit of Altair's active data transformer.
+
+    Altair's ``default`` transformer raises MaxRowsError above its
+    ``max_rows`` option (5,000 unless the user changed it), so a larger
+    request is lowered to that limit with a warning instead.
+    """
+    import altair as alt
+
     if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 10:
         raise invalid_parameter("max_points", max_points, "an integer of at least 10", owner)
-    return int(max_points)
+    max_points = int(max_points)
+    if alt.data_transformers.active == "default":
+        limit = alt.data_transformers.options.get("max_rows", 5000)
+        if limit is not None and max_points > limit:
+            warnings.warn(
+                f"{owner}: max_points={max_points} exceeds the row limit ({limit}) of Altair's "
+                f"active data transformer, so {limit} rows are drawn; raise the limit with "
+                f"alt.data_transformers.enable('default', max_rows={max_points})",
+                UserWarning,
+                stacklevel=3,
+            )
+            max_points = int(limit)
+    return max_points
 
 
 # ---------------------------------------------------------------------------
@@ -454,8 +475,8 @@ class TimelineData:
         The whole history from :func:`history_frame`.
     shown : Reduction
         The rows drawn.
-    records : list of dict
-        The JSON rows embedded in the chart.
+    table : pandas.DataFrame
+        The rows embedded in the chart, one per transition drawn.
     clock : ChartTime
         Time zone handling of the chart.
     numeric : bool
@@ -466,7 +487,7 @@ class TimelineData:
 
     frame: pd.DataFrame
     shown: Reduction
-    records: list[dict[str, Any]]
+    table: pd.DataFrame
     clock: ChartTime
     numeric: bool
     title: str
@@ -499,7 +520,7 @@ def prepare_timeline(
     rows = frame.loc[shown.frame.index]
 
     values = shown.frame["value"] if numbers is not None else _display_values(rows["to_value"])
-    records = _table(
+    table = _table(
         {
             "time": clock.to_chart(rows["timestamp"]),
             "when": clock.to_label(rows["timestamp"]),
@@ -522,7 +543,7 @@ def prepare_timeline(
             title = "empty history"
         else:
             title = f"{len(identities)} statebits"
-    return TimelineData(frame, shown, records, clock, numbers is not None, title, series)
+    return TimelineData(frame, shown, table, clock, numbers is not None, title, series)
 
 
 def timeline_chart(
@@ -639,7 +660,7 @@ def build_timeline(
     return alt.layer(
         line,
         points,
-        data=alt.Data(values=prepared.records),
+        data=prepared.table,
         title=_title(prepared.title, [prepared.shown.note]),
         width=width,
         height=height,
@@ -811,25 +832,38 @@ def _lane_table(frame: pd.DataFrame, declared: dict) -> tuple[pd.DataFrame, pd.D
 
 
 def _infer_fork(frame, lane, key, label_of, has_checksum):
-    """Return (parent lane, fork point, rows of ``lane`` shared with the parent)."""
+    """Return (parent lane, fork point, rows of ``lane`` shared with the parent).
+
+    The parent is the lane sharing the longest run of checksums with the
+    start of ``lane``; on a tie, a ``main`` lane wins, because a fork shares
+    the same prefix with its parent and with every sibling forked later.
+    """
     own = frame["lane"] == lane
-    shared = pd.Series(False, index=frame.index)
+    none_shared = pd.Series(False, index=frame.index)
     if has_checksum:
-        others = frame.loc[~own & frame["checksum"].notna(), ["checksum", "lane"]]
-        owners = dict(zip(others["checksum"], others["lane"]))
-        match = own & frame["checksum"].isin(owners.keys())
-        if match.any():
-            shared = match
-            fork_point = int(frame.loc[match, "step"].max())
-            last_shared = frame.loc[match].sort_values("step").iloc[-1]["checksum"]
-            return owners[last_shared], fork_point, shared
+        mine = frame.loc[own].sort_values("step")
+        best, best_length = None, 0
+        for other in label_of.values():
+            if other == lane:
+                continue
+            theirs = set(frame.loc[frame["lane"] == other, "checksum"].dropna())
+            in_other = mine["checksum"].isin(theirs).to_numpy()
+            # Length of the common prefix: rows up to the first checksum not in ``other``.
+            length = int(in_other.argmin()) if not in_other.all() else len(in_other)
+            better = length > best_length or (length == best_length and length > 0 and other.endswith("main"))
+            if better:
+                best, best_length = other, length
+        if best is not None:
+            shared_rows = mine.index[:best_length]
+            shared = pd.Series(frame.index.isin(shared_rows), index=frame.index)
+            return best, int(mine["step"].iloc[best_length - 1]), shared
     parent = label_of.get((key[0], "main"))
     if parent is None:
         roots = [label for (identity, branch), label in label_of.items() if branch == "main"]
         parent = roots[0] if roots else None
     first = frame.loc[own, "step"].min()
     fork_point = int(first) - 1 if parent is not None and pd.notna(first) else None
-    return parent, fork_point, shared
+    return parent, fork_point, none_shared
 
 
 def _merge_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -859,6 +893,7 @@ def fork_tree_chart(
     tz: str | dt.tzinfo | None = None,
     title: str | None = None,
     width: int | str = 640,
+    selected: tuple[str, int] | None = None,
     tree: ForkTree | None = None,
 ) -> alt.LayerChart:
     """Chart a statebit and its forks as lanes over steps, with forks and merges drawn as links.
@@ -881,6 +916,8 @@ def fork_tree_chart(
         Chart title.
     width : int or "container", default=640
         Width in pixels.
+    selected : tuple of (str, int), optional
+        The (lane, step) of a transition to outline as picked.
     tree : ForkTree, optional
         A tree already computed from ``data`` by :func:`fork_tree`.
 
@@ -939,12 +976,12 @@ def fork_tree_chart(
     color = alt.Color("lane:N", title="branch", sort=lane_order, scale=alt.Scale(domain=lane_order), legend=None)
     x_title = "step"
     lane_rules = (
-        alt.Chart(alt.Data(values=spans), name="lanes")
+        alt.Chart(spans, name="lanes")
         .mark_rule(strokeWidth=2, opacity=0.5)
         .encode(x=alt.X("start:Q", title=x_title), x2="end:Q", y=y, color=color)
     )
     link_rules = (
-        alt.Chart(alt.Data(values=links), name="links")
+        alt.Chart(links, name="links")
         .mark_rule(strokeWidth=1.5)
         .encode(
             x=alt.X("from_step:Q", title=x_title),
@@ -964,9 +1001,10 @@ def fork_tree_chart(
             ],
         )
     )
-    pick = alt.selection_point(name=PICK, fields=["lane", "step"], on="click", empty=False)
+    picked = [{"lane": selected[0], "step": int(selected[1])}] if selected is not None else alt.Undefined
+    pick = alt.selection_point(name=PICK, fields=["lane", "step"], on="click", empty=False, value=picked)
     dots = (
-        alt.Chart(alt.Data(values=transitions), name="transitions")
+        alt.Chart(transitions, name="transitions")
         .mark_circle(size=60)
         .encode(
             x=alt.X("step:Q", title=x_title),
@@ -1114,7 +1152,7 @@ def anomaly_chart(
         title = f"anomalies of {identities[0]}" if len(identities) == 1 else "anomalies"
     top = alt.layer(value_line, value_points, width=width, height=200)
     bottom = alt.layer(score_line, score_points, rule, width=width, height=120)
-    return alt.vconcat(top, bottom, data=alt.Data(values=records), title=_title(title, notes)).add_params(limit)
+    return alt.vconcat(top, bottom, data=records, title=_title(title, notes)).add_params(limit)
 
 
 def anomaly_scores(frame: pd.DataFrame, score_column: str, owner: str) -> pd.Series:
@@ -1219,7 +1257,7 @@ def collection_chart(
     identities = sorted(frame["identity"].unique().tolist())
     shown_ids = identities[:max_identities]
     frame = frame[frame["identity"].isin(shown_ids)]
-    records: list[dict[str, Any]] = []
+    records = pd.DataFrame(columns=["identity", "start", "end", "from", "count", "confidence"])
     width_seconds = 0.0
     if len(frame):
         ids, width_seconds = _bucket_ids(frame["timestamp"], int(buckets))
@@ -1249,7 +1287,7 @@ def collection_chart(
     if len(identities) > max_identities:
         notes.append(f"first {max_identities} of {len(identities)} identities shown")
     chart = (
-        alt.Chart(alt.Data(values=records), name="overview")
+        alt.Chart(records, name="overview")
         .mark_rect()
         .encode(
             x=_time_encoding(clock, "start"),
