@@ -174,11 +174,13 @@ def snapshot(value: Any) -> Any:
 
 
 def freeze_mapping(metadata: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """Return a read-only snapshot of a metadata mapping, or None."""
+    """Return a read-only snapshot of a metadata mapping, or None for None or an empty mapping."""
     if metadata is None:
         return None
     if not isinstance(metadata, Mapping):
         raise ValidationError(f"invalid metadata {metadata!r}: expected a dict or None")
+    if not metadata:
+        return None
     return MappingProxyType({key: snapshot(item) for key, item in metadata.items()})
 
 

@@ -151,11 +151,18 @@ def merge(
         else:
             value = plan.results[strategy]
         theirs_last = plan.theirs[-1]
+        ours_last = plan.ours[-1] if plan.ours else None
         head = other.history.head_checksum().hex()
+        if _same(value, other.value):
+            adopted_time: int | None = value_time_ns(theirs_last)
+        elif ours_last is not None and _same(value, target.value):
+            adopted_time = value_time_ns(ours_last)
+        else:
+            adopted_time = None  # a new value made by the resolver dates from the merge itself
         transition = target._record(
             value,
             reason or f"Merge of branch {other.branch!r} ({strategy})",
-            confidence=theirs_last.confidence if _same(value, other.value) else (plan.ours[-1].confidence if plan.ours else 1.0),
+            confidence=theirs_last.confidence if _same(value, other.value) else (ours_last.confidence if ours_last else 1.0),
             tags=("merge",),
             metadata={
                 "merged_from": other.identity,
@@ -163,6 +170,7 @@ def merge(
                 "strategy": strategy,
                 "base_step": plan.base_step,
                 "merged_head": head,
+                "value_time_ns": adopted_time,
             },
             caused_by=theirs_last,
         )
@@ -179,15 +187,24 @@ def _same(left: Any, right: Any) -> bool:
         return encode(left) == encode(right)
 
 
+def value_time_ns(transition: StateTransition) -> int:
+    """Return when the value of ``transition`` was set by a real change.
+
+    A merge transition carries the time of the change it adopted, so a value
+    brought in by an earlier merge does not count as newer than it is.
+    """
+    adopted = transition.metadata.get("value_time_ns") if "merge" in transition.tags else None
+    return int(adopted) if adopted is not None else transition.timestamp_ns
+
+
 def _pick_latest(ours: Any, theirs: Any, ours_last: StateTransition | None, theirs_last: StateTransition | None) -> Any:
     if theirs_last is None:
         return ours
     if ours_last is None:
         return theirs
-    if ours_last.timestamp_ns > theirs_last.timestamp_ns:
-        return ours
-    if ours_last.timestamp_ns < theirs_last.timestamp_ns:
-        return theirs
+    ours_time, theirs_time = value_time_ns(ours_last), value_time_ns(theirs_last)
+    if ours_time != theirs_time:
+        return ours if ours_time > theirs_time else theirs
     return theirs if theirs_last.recorded_at_ns >= ours_last.recorded_at_ns else ours
 
 
