@@ -26,6 +26,7 @@ __all__ = [
     "window_inputs",
     "last_value_forecast",
     "seasonal_naive_forecast",
+    "safe_std",
     "mae",
     "mase",
 ]
@@ -141,6 +142,14 @@ def seasonal_naive_forecast(history: np.ndarray, horizon: int, period: int) -> n
         return last_value_forecast(history, horizon)
     season = history[-period:]
     return np.resize(season, horizon)
+
+
+def safe_std(values: np.ndarray) -> float:
+    """Standard deviation computed on values divided by their largest magnitude."""
+    magnitude = float(np.max(np.abs(values))) if len(values) else 0.0
+    if magnitude == 0:
+        return 0.0
+    return float(np.std(values / magnitude)) * magnitude
 
 
 def mae(actual: np.ndarray, predicted: np.ndarray) -> float:

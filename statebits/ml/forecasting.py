@@ -26,7 +26,7 @@ from statebits._dependencies import import_optional
 from statebits.core.errors import InsufficientDataError, ValidationError, invalid_parameter
 from statebits.ml._base import ParamsMixin, check_fitted, warn_clamped
 from statebits.ml._networks import build_network
-from statebits.ml._series import Series, SeriesScaler, make_windows, read_series, window_inputs
+from statebits.ml._series import Series, SeriesScaler, make_windows, read_series, safe_std, window_inputs
 
 __all__ = ["SequencePredictor", "MLPrediction", "MODEL_TYPES", "make_prediction", "predictions_frame"]
 
@@ -108,8 +108,11 @@ class SequencePredictor(ParamsMixin):
         Seed for weights and batch order, so training repeats exactly on one
         machine.
     num_threads : int or None, default=None
-        torch threads used while training and predicting; None uses at most
-        4 and at most the CPU count. The previous setting is restored after.
+        torch threads used while training and predicting; None uses one.
+        The default networks are small, so a second thread gains little, and
+        when other processes compete for the cores two threads ran up to ten
+        times slower than one (measured with benchmarks/bench_ml.py on a
+        2-core machine). The previous torch setting is restored afterwards.
 
     Attributes
     ----------
@@ -221,7 +224,7 @@ class SequencePredictor(ParamsMixin):
         self.scaler_ = scaler
         self.identity_ = series.identity
         self.n_samples_fit_ = len(values)
-        self.value_std_ = float(np.std(values / scaler.magnitude) * scaler.magnitude)
+        self.value_std_ = safe_std(values)
         self.constant_value_ = float(values[0]) if np.all(values == values[0]) else None
 
         started = time.perf_counter()
@@ -329,7 +332,7 @@ class SequencePredictor(ParamsMixin):
     def _torch_threads(self) -> Iterator[Any]:
         torch = import_optional("torch", feature="SequencePredictor")
         previous = torch.get_num_threads()
-        wanted = self.num_threads or min(4, os.cpu_count() or 1)
+        wanted = self.num_threads or 1
         torch.set_num_threads(wanted)
         try:
             yield torch
