@@ -135,13 +135,24 @@ def _to_pandas(data: Any, owner: str) -> pd.DataFrame:
 def utc_timestamps(values: pd.Series, owner: str = "history_frame") -> pd.Series:
     """Return ``values`` as ``datetime64[ns, UTC]``, reading naive times as UTC."""
     try:
-        times = pd.to_datetime(values, utc=True)
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            times = _parse_time_strings(values)
+        else:
+            times = pd.to_datetime(values, utc=True)
     except (ValueError, TypeError) as exc:
         raise ValidationError(
             f"{owner} could not parse the timestamp column as dates ({exc}); "
             "pass datetimes or ISO-8601 strings"
         ) from None
     return times.astype("datetime64[ns, UTC]")
+
+
+def _parse_time_strings(values: pd.Series) -> pd.Series:
+    """Parse ISO-8601 strings in one vectorised pass, other formats one by one."""
+    try:
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        return pd.to_datetime(values, utc=True, format="mixed")
 
 
 def _tags_text(tags: pd.Series) -> list[str]:
@@ -1056,8 +1067,8 @@ def anomaly_chart(
 ) -> alt.VConcatChart:
     """Chart values with flagged transitions highlighted, above the anomaly scores and the threshold.
 
-    A transition is flagged when its score is at least the ``threshold``
-    parameter, which lives in the chart, so a widget can move it without
+    A transition is flagged when its score is above the ``threshold``
+    parameter (as ``statebits.ml.AnomalyDetector`` flags), which lives in the chart, so a widget can move it without
     rebuilding the chart. Higher scores are more anomalous.
 
     Parameters
@@ -1117,7 +1128,7 @@ def anomaly_chart(
     )
 
     limit = alt.param(name=THRESHOLD, value=float(threshold))
-    flagged = f"isValid(datum.score) && datum.score >= {THRESHOLD}"
+    flagged = f"isValid(datum.score) && datum.score > {THRESHOLD}"
     x = _time_encoding(clock)
     tooltip = [
         alt.Tooltip("when:N", title="time"),
@@ -1145,7 +1156,7 @@ def anomaly_chart(
         .encode(y="level:Q")
     )
 
-    total_flagged = int((scores >= threshold).sum())
+    total_flagged = int((scores > threshold).sum())
     notes = [f"{total_flagged:,} of {len(frame):,} transitions flagged at threshold {threshold:.3g} (score column '{score_column}')", shown.note]
     if title is None:
         identities = frame["identity"].astype(str).unique()

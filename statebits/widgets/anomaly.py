@@ -30,8 +30,8 @@ SLIDER_STEPS = 200
 class AnomalyWidget(StatebitsWidget):
     """Values with flagged transitions, anomaly scores, and a threshold slider.
 
-    A transition is flagged when its score is at least :attr:`threshold`
-    (higher scores are more anomalous). Moving the slider, or setting
+    A transition is flagged when its score is above :attr:`threshold`
+    (higher scores are more anomalous, as in ``statebits.ml``). Moving the slider, or setting
     :attr:`threshold` from Python, updates :attr:`flags`, :attr:`flagged` and
     the chart.
 
@@ -47,7 +47,7 @@ class AnomalyWidget(StatebitsWidget):
         Name of the score column.
     threshold : float, optional
         Initial threshold. Defaults to the detector's ``threshold_`` if it has
-        one, else the lowest score among rows already flagged in
+        one, else the highest score among rows not flagged in
         ``flag_column``, else the 99th percentile of the scores.
     flag_column : str, default="is_anomaly"
         Boolean column of flags set by a detector, used only for the default
@@ -66,10 +66,10 @@ class AnomalyWidget(StatebitsWidget):
     Attributes
     ----------
     threshold : float
-        Score at or above which a transition is flagged.
+        Score above which a transition is flagged.
     """
 
-    threshold = traitlets.Float(help="Score at or above which a transition is flagged.")
+    threshold = traitlets.Float(help="Score above which a transition is flagged.")
 
     def __init__(
         self,
@@ -129,8 +129,8 @@ class AnomalyWidget(StatebitsWidget):
 
     @property
     def flags(self) -> pd.Series:
-        """Whether each transition's score is at or above :attr:`threshold`; missing scores are not flagged."""
-        return (self._scores >= self.threshold).fillna(False).astype(bool).rename("flagged")
+        """Whether each transition's score is above :attr:`threshold`; missing scores are not flagged."""
+        return (self._scores > self.threshold).fillna(False).astype(bool).rename("flagged")
 
     @property
     def flagged(self) -> pd.DataFrame:
@@ -208,6 +208,7 @@ def _initial_threshold(threshold: float | None, detector: Any, frame: pd.DataFra
         return float(fitted)
     if flag_column in frame.columns:
         flags = frame[flag_column].fillna(False).astype(bool).to_numpy()
-        if flags.any() and scores[flags].notna().any():
-            return float(scores[flags].min())
+        unflagged = scores[~flags].dropna()
+        if flags.any() and not unflagged.empty:
+            return float(unflagged.max())
     return default_threshold(scores)
