@@ -472,30 +472,43 @@ class History(Sequence[StateTransition]):
         loop and is returned as ``(local index, recomputed digest)``; without
         it the computed digests are collected and returned.
         """
-        fixed = self._fixed_records(start, count)
-        size = len(fixed) // count if count else 0
-        tail_of = self.record_tail
-        reason_codes = self.reason_codes
-        tag_codes = self.tag_codes
-        metadata = self.metadata
-        causes = self.causes
-        sparse = bool(metadata or causes)
-        sha = _sha256
+        import numpy as np
+
         digests = bytearray()
-        for position in range(count):
-            local = start + position
-            if sparse:
-                tail = tail_of(reason_codes[local], tag_codes[local], metadata.get(local), causes.get(local))
-            else:
-                tail = tail_of(reason_codes[local], tag_codes[local], None, None)
-            offset = size * position
-            digest = sha(previous + fixed[offset : offset + size] + tail).digest()
-            if expected is None:
-                digests += digest
-            elif digest != expected[32 * position : 32 * position + 32]:
-                return previous, digests, (local, digest)
+        if count == 0:
+            return previous, digests, None
+        records = _split(self._fixed_records(start, count), count)
+        tails = self._row_tails(start, count)
+        sha = _sha256
+        if expected is None:
+            for record, tail in zip(records, tails):
+                previous = sha(previous + record + tail).digest()
+                digests += previous
+            return previous, digests, None
+        wanted = np.frombuffer(expected, dtype="V32").tolist()
+        for position, (record, tail, want) in enumerate(zip(records, tails, wanted)):
+            digest = sha(previous + record + tail).digest()
+            if digest != want:
+                return previous, digests, (start + position, digest)
             previous = digest
         return previous, digests, None
+
+    def _row_tails(self, start: int, count: int) -> list[bytes]:
+        """Return the record tail of each own record from ``start``, sharing equal tails."""
+        import numpy as np
+
+        reason_codes = np.frombuffer(self.reason_codes, dtype=np.uint32)[start : start + count].astype(np.uint64)
+        tag_codes = np.frombuffer(self.tag_codes, dtype=np.uint32)[start : start + count].astype(np.uint64)
+        keys = (reason_codes << np.uint64(32)) | tag_codes
+        unique, inverse = np.unique(keys, return_inverse=True)
+        shared = [self.record_tail(int(key) >> 32, int(key) & 0xFFFFFFFF, None, None) for key in unique.tolist()]
+        tails = [shared[index] for index in inverse.tolist()]
+        for local in set(self.metadata) | set(self.causes):
+            if start <= local < start + count:
+                tails[local - start] = self.record_tail(
+                    self.reason_codes[local], self.tag_codes[local], self.metadata.get(local), self.causes.get(local)
+                )
+        return tails
 
     def _fixed_records(self, start: int, count: int) -> bytes:
         """Return the fixed-size part (step, times, confidence, value) of own records as one blob.
@@ -589,26 +602,26 @@ class History(Sequence[StateTransition]):
         self.metadata = {key: MappingProxyType(value) for key, value in state["metadata"].items()}
 
 
-class _VariableRecords:
-    """Fixed parts of records whose encoded values differ in length.
+def _split(blob: Any, count: int) -> list[bytes]:
+    """Split a blob of ``count`` equal-sized records into a list of bytes."""
+    if isinstance(blob, _VariableRecords):
+        return blob.records
+    import numpy as np
 
-    Mimics the slicing interface of the packed blob: ``len`` is ``count``
-    times 1, and slicing at ``local`` returns that record's bytes.
-    """
+    return np.frombuffer(blob, dtype=f"V{len(blob) // count}").tolist()
+
+
+class _VariableRecords:
+    """Fixed parts of records whose encoded values differ in length, one bytes object each."""
 
     def __init__(self, history: History, start: int, encoded: list[bytes]) -> None:
         pack = _RECORD.pack
-        self._records = [
+        self.records = [
             pack(history.base_len + local + 1, history.timestamps[local], history.recorded[local], history.confidences[local])
             + encoded[local - start]
             for local in range(start, start + len(encoded))
         ]
 
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def __getitem__(self, span: slice) -> bytes:
-        return self._records[span.start]
 
 
 def _encode_causes(causes: tuple[CauseRef, ...]) -> bytes:
@@ -695,131 +708,3 @@ def extend_history(
     history._last_rec = int(recorded[count - 1])
     history._last_value = history.values[local0 + count - 1]
     history.version += 1
-
-
-class _VariableRecords:
-    """Fixed parts of records whose encoded values differ in length.
-
-    Mimics the slicing interface of the packed blob: ``len`` is ``count``
-    times 1, and slicing at ``local`` returns that record's bytes.
-    """
-
-    def __init__(self, history: History, start: int, encoded: list[bytes]) -> None:
-        pack = _RECORD.pack
-        self._records = [
-            pack(history.base_len + local + 1, history.timestamps[local], history.recorded[local], history.confidences[local])
-            + encoded[local - start]
-            for local in range(start, start + len(encoded))
-        ]
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def __getitem__(self, span: slice) -> bytes:
-        return self._records[span.start]
-
-
-def _encode_causes(causes: tuple[CauseRef, ...]) -> bytes:
-    return b"(" + b"".join(encode((ref.identity, ref.step, ref.checksum)) for ref in causes) + b")"
-
-
-def extend_history(
-    history: History,
-    values: Sequence[Any],
-    reasons: Sequence[str],
-    confidences: Sequence[float],
-    timestamps: Sequence[int],
-    recorded: Sequence[int],
-    tags: Sequence[tuple[str, ...]] | None = None,
-    metadata: Mapping[int, Mapping[str, Any]] | None = None,
-    causes: Mapping[int, tuple[CauseRef, ...]] | None = None,
-    expected: bytes | None = None,
-) -> None:
-    """Append many already-validated transitions in one pass.
-
-    Used by loaders and ingest: checksums are computed in one tight loop. When
-    ``expected`` holds the stored checksums (32 bytes each), every computed
-    checksum must match, and on the first mismatch :class:`IntegrityError`
-    names the step and nothing is appended.
-
-    The caller guarantees: values are snapshots, reasons non-empty strings,
-    confidences in [0, 1], timestamps and recorded times non-decreasing and
-    not earlier than the history's last ones, tags tuples of strings.
-    ``metadata`` and ``causes`` are keyed by position within this batch.
-    """
-    count = len(timestamps)
-    if count == 0:
-        return
-    metadata = metadata or {}
-    causes = causes or {}
-    reason_table = history.reasons
-    reason_codes = array("I")
-    code_get = reason_table.codes.get
-    for reason in reasons:
-        code = code_get(reason)
-        if code is None:
-            code = reason_table.add(reason)
-        reason_codes.append(code)
-    if tags is None:
-        tag_codes = array("I", bytes(4 * count))
-    else:
-        tag_table = history.tagsets
-        tag_codes = array("I", (tag_table.add(item) if item else 0 for item in tags))
-    pack = _RECORD.pack
-    reason_bytes = reason_table.encoded
-    tag_bytes = history.tagsets.encoded
-    step0 = len(history) + 1
-    previous = history.head_checksum()
-    digests = bytearray()
-    enc = encode
-    sha = _sha256
-    all_float = all(type(value) is float for value in values) if not isinstance(values, array) else values.typecode == "d"
-    pack_value = struct.Struct("<cd").pack
-    nan_bytes = encode(float("nan"))
-    for position in range(count):
-        value = values[position]
-        if all_float:
-            value_bytes = nan_bytes if value != value else pack_value(b"f", value)
-        else:
-            value_bytes = enc(value)
-        meta = metadata.get(position)
-        cause = causes.get(position)
-        digest = sha(
-            previous
-            + pack(step0 + position, timestamps[position], recorded[position], confidences[position])
-            + value_bytes
-            + reason_bytes[reason_codes[position]]
-            + tag_bytes[tag_codes[position]]
-            + (_NONE if meta is None else enc(dict(meta)))
-            + (_NONE if not cause else _encode_causes(cause))
-        ).digest()
-        if expected is not None and digest != expected[32 * position : 32 * position + 32]:
-            raise IntegrityError(
-                f"{history.identity}: checksum mismatch at step {step0 + position}: stored "
-                f"{bytes(expected[32 * position : 32 * position + 32]).hex()}, recomputed {digest.hex()}; "
-                "the record was changed after it was written",
-                step=step0 + position,
-            )
-        digests += digest
-        previous = digest
-
-    # Commit: every check passed, so the columns grow together.
-    local0 = len(history.timestamps)
-    for value in values:
-        history._store_value(value)
-    history.timestamps.extend(array("q", timestamps))
-    history.recorded.extend(array("q", recorded))
-    history.confidences.extend(array("d", confidences))
-    history.reason_codes.extend(reason_codes)
-    history.tag_codes.extend(tag_codes)
-    history.checksums += digests
-    for position, meta in metadata.items():
-        history.metadata[local0 + position] = meta
-    for position, cause in causes.items():
-        history.causes[local0 + position] = cause
-    history._last_checksum = previous
-    history._last_ts = int(timestamps[count - 1])
-    history._last_rec = int(recorded[count - 1])
-    history._last_value = values[count - 1]
-    history.version += 1
-    history._cache.clear()
