@@ -120,8 +120,8 @@ def test_anomaly_windows_contain_labels(name):
     windows = datasets.anomaly_windows(name)
     frame = datasets.load(name)
 
-    assert list(windows.columns) == ["start", "end", "label"]
-    for column in windows.columns:
+    assert list(windows.columns) == ["start", "end", "label", "event"]
+    for column in ["start", "end", "label"]:
         assert str(windows[column].dtype) == "datetime64[ns, UTC]"
     assert windows["label"].notna().all()
     assert (windows["start"] <= windows["label"]).all()
@@ -137,6 +137,18 @@ def test_anomaly_windows_counts():
     counts = {name: len(datasets.anomaly_windows(name)) for name in NAB_NAMES}
 
     assert counts == {"ambient_temperature": 2, "ec2_cpu": 2, "machine_temperature": 4, "nyc_taxi": 5, "traffic_speed": 4}
+
+
+def test_anomaly_windows_name_taxi_events():
+    windows = datasets.anomaly_windows("nyc_taxi")
+    events = dict(zip(windows["event"], windows["label"].dt.strftime("%Y-%m-%d")))
+
+    assert events["NYC marathon"] == "2014-11-01"
+    assert events["Thanksgiving"] == "2014-11-27"
+    assert events["Christmas"] == "2014-12-25"
+    assert events["New Year's Day"] == "2015-01-01"
+    assert events["snowstorm"] == "2015-01-27"
+    assert set(datasets.anomaly_windows("ec2_cpu")["event"]) == {""}
 
 
 def test_anomaly_windows_missing_for_other_data():

@@ -50,6 +50,9 @@ class DatasetInfo:
     nab_file : str or None
         Key of the file in NAB's ``windows.json`` and ``labels.json``, for
         datasets with labelled anomaly windows; None otherwise.
+    window_events : tuple of str
+        What happened in each anomaly window, in time order, where the source
+        names it; empty otherwise.
     """
 
     name: str
@@ -64,6 +67,7 @@ class DatasetInfo:
     extra_columns: tuple[str, ...] = ()
     notes: str = ""
     nab_file: str | None = None
+    window_events: tuple[str, ...] = ()
 
     @property
     def has_anomaly_windows(self) -> bool:
@@ -80,6 +84,7 @@ def _nab(
     unit: str,
     origin: str = "",
     notes: str = "",
+    window_events: tuple[str, ...] = (),
 ) -> DatasetInfo:
     source = NAB_SOURCE if not origin else f"{NAB_SOURCE}; raw data from {origin}"
     return DatasetInfo(
@@ -94,6 +99,7 @@ def _nab(
         licence=NAB_LICENCE,
         notes=f"{_NAB_TIME_NOTE} {notes}".strip(),
         nab_file=nab_file,
+        window_events=window_events,
     )
 
 
@@ -117,6 +123,8 @@ _ENTRIES = (
         "30 min",
         "passengers per 30 minutes",
         origin="the NYC Taxi and Limousine Commission, aggregated by NAB",
+        # NAB's data README names these five events; the windows are in the same date order.
+        window_events=("NYC marathon", "Thanksgiving", "Christmas", "New Year's Day", "snowstorm"),
     ),
     _nab(
         "ambient_temperature",

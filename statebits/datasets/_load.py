@@ -130,8 +130,9 @@ def anomaly_windows(name: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per window, in time order, with ``start``, ``end`` (inclusive)
-        and ``label``: the time NAB gives for the anomaly itself. All three are
-        ``datetime64[ns, UTC]``.
+        and ``label``: the time NAB gives for the anomaly itself, all three
+        ``datetime64[ns, UTC]``, and ``event``: what happened, where NAB names
+        it (``nyc_taxi``), else an empty string.
 
     Raises
     ------
@@ -165,7 +166,9 @@ def anomaly_windows(name: str) -> pd.DataFrame:
         for start, end in zip(frame["start"], frame["end"])
     ]
     frame["label"] = frame["label"].astype(_TIME)
-    return frame.sort_values("start").reset_index(drop=True)
+    frame = frame.sort_values("start").reset_index(drop=True)
+    frame["event"] = pd.Series(list(info.window_events) or [""] * len(frame), dtype="str")
+    return frame
 
 
 # -- helpers ------------------------------------------------------------------
