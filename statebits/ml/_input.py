@@ -42,9 +42,10 @@ def as_history_frame(data: Any, *, owner: str, required: tuple[str, ...] = ML_RE
     -------
     pandas.DataFrame
         A copy with a ``datetime64[ns, UTC]`` timestamp column, a float
-        ``confidence`` column (1.0 where the input has none), rows sorted by
-        identity and step, a fresh RangeIndex, and the column
-        ``_position`` holding each row's position in the input.
+        ``confidence`` column (1.0 where the input has none), a
+        ``from_value`` column (derived from the previous row where the input
+        has none), rows sorted by identity and step, a fresh RangeIndex, and
+        the column ``_position`` holding each row's position in the input.
 
     Raises
     ------
@@ -69,6 +70,9 @@ def as_history_frame(data: Any, *, owner: str, required: tuple[str, ...] = ML_RE
         frame["confidence"] = 1.0
 
     frame = frame.sort_values(["identity", "step"], kind="stable").reset_index(drop=True)
+    if "from_value" not in frame.columns:
+        # Event tables often carry only the new value; the previous one follows from the order.
+        frame["from_value"] = frame.groupby("identity", sort=False)["to_value"].shift(1)
     return frame
 
 

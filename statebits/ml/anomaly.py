@@ -63,10 +63,11 @@ _SKLEARN_METHODS = {
     "ocsvm": ("sklearn.svm", "OneClassSVM"),
 }
 
-# PyOD detectors: name -> (module, class).
+# PyOD detectors: name -> (module, class). Only detectors whose
+# decision_function scores each row on its own are listed: PyOD's COF, SOD,
+# LOCI and LMDD score new rows against each other, so a row's score would
+# depend on the rest of the batch.
 _PYOD_METHODS = {
-    "ecod": ("pyod.models.ecod", "ECOD"),
-    "copod": ("pyod.models.copod", "COPOD"),
     "hbos": ("pyod.models.hbos", "HBOS"),
     "knn": ("pyod.models.knn", "KNN"),
     "iforest": ("pyod.models.iforest", "IForest"),
@@ -77,8 +78,6 @@ _PYOD_METHODS = {
     "inne": ("pyod.models.inne", "INNE"),
     "kde": ("pyod.models.kde", "KDE"),
     "gmm": ("pyod.models.gmm", "GMM"),
-    "cof": ("pyod.models.cof", "COF"),
-    "sod": ("pyod.models.sod", "SOD"),
     "auto_encoder": ("pyod.models.auto_encoder", "AutoEncoder"),
     "vae": ("pyod.models.vae", "VAE"),
     "deep_svdd": ("pyod.models.deep_svdd", "DeepSVDD"),
@@ -86,8 +85,11 @@ _PYOD_METHODS = {
 
 _STATISTICAL_METHODS = ("zscore", "mad")
 
+# Empirical tail-probability detectors, scored against the training ECDF.
+_TAIL_METHODS = ("ecod", "copod")
+
 #: Every accepted value of ``method``.
-METHODS: tuple[str, ...] = (*_STATISTICAL_METHODS, *_SKLEARN_METHODS, *_PYOD_METHODS)
+METHODS: tuple[str, ...] = (*_STATISTICAL_METHODS, *_TAIL_METHODS, *_SKLEARN_METHODS, *_PYOD_METHODS)
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,19 @@ class AnomalyDetector(ParamsMixin):
     Parameters
     ----------
     method : str, default="ecod"
-        One of ``"zscore"``, ``"mad"`` (robust statistics on each feature),
-        ``"isolation_forest"``, ``"lof"``, ``"ocsvm"`` (scikit-learn), or a PyOD
-        detector: ``"ecod"``, ``"copod"``, ``"hbos"``, ``"knn"``, ``"iforest"``,
-        ``"pca"``, ``"mcd"``, ``"cblof"``, ``"loda"``, ``"inne"``, ``"kde"``,
-        ``"gmm"``, ``"cof"``, ``"sod"``, ``"auto_encoder"``, ``"vae"``,
-        ``"deep_svdd"``.
+        One of ``"zscore"``, ``"mad"`` (per-feature statistics),
+        ``"ecod"``, ``"copod"`` (empirical tail probabilities, see below),
+        ``"isolation_forest"``, ``"lof"``, ``"ocsvm"`` (scikit-learn), or a
+        PyOD detector: ``"hbos"``, ``"knn"``, ``"iforest"``, ``"pca"``,
+        ``"mcd"``, ``"cblof"``, ``"loda"``, ``"inne"``, ``"kde"``, ``"gmm"``,
+        ``"auto_encoder"``, ``"vae"``, ``"deep_svdd"``.
+
+        ``"ecod"`` and ``"copod"`` use the scoring rules of PyOD's ECOD and
+        COPOD (Li et al., 2022 and 2020) but evaluate every row against the
+        training data's empirical distribution. PyOD's own
+        ``decision_function`` recomputes the distribution over the training
+        and new rows together, so a row's score would change with the other
+        rows scored in the same call.
     contamination : float or "auto", default="auto"
         Expected share of anomalies in (0, 0.5], or ``"auto"`` to set the
         threshold from robust statistics of the training scores.
@@ -269,6 +278,10 @@ class AnomalyDetector(ParamsMixin):
             estimator = _RobustStatistic(robust=self.method == "mad").fit(matrix)
             return estimator, estimator.score(matrix)
 
+        if self.method in _TAIL_METHODS:
+            estimator = _TailProbability(copula=self.method == "copod").fit(matrix)
+            return estimator, estimator.score(matrix)
+
         if self.method in _SKLEARN_METHODS:
             module, name = _SKLEARN_METHODS[self.method]
             cls = getattr(import_optional(module, feature=f"the {self.method!r} detector"), name)
@@ -364,10 +377,12 @@ class AnomalyDetector(ParamsMixin):
     def _score_matrix(self, matrix: np.ndarray) -> np.ndarray:
         check_finite(matrix, "AnomalyDetector")
         scaled = self.scaler_.transform(matrix)
-        if self.method in _STATISTICAL_METHODS or self.method in _PYOD_METHODS:
-            scores = self.estimator_.decision_function(scaled) if self.method in _PYOD_METHODS else self.estimator_.score(scaled)
-        else:
+        if self.method in _PYOD_METHODS:
+            scores = self.estimator_.decision_function(scaled)
+        elif self.method in _SKLEARN_METHODS:
             scores = -self.estimator_.score_samples(scaled)
+        else:
+            scores = self.estimator_.score(scaled)
         return np.asarray(scores, dtype="float64")
 
     def _result(self, score: float, row: pd.Series, features: pd.Series) -> AnomalyResult:
@@ -517,6 +532,47 @@ class _RobustStatistic:
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         return np.max(np.abs(matrix - self.center_) / self.scale_, axis=1)
+
+
+class _TailProbability:
+    """ECOD and COPOD scores against the training data's empirical distribution.
+
+    For each feature, the left and right tail probabilities of a value are
+    read from the sorted training column, counting the value itself as one
+    more sample, so they are never zero. ECOD sums, over features, the
+    largest of -log(left), -log(right) and the -log tail on the side the
+    training column is skewed to. COPOD sums the larger of the skewed tail
+    and the mean of both tails.
+    """
+
+    def __init__(self, copula: bool) -> None:
+        self.copula = copula
+
+    def fit(self, matrix: np.ndarray) -> "_TailProbability":
+        self.sorted_ = np.sort(matrix, axis=0)
+        centred = matrix - matrix.mean(axis=0)
+        spread = centred.std(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            skewness = np.where(spread > 0, (centred**3).mean(axis=0) / spread**3, 0.0)
+        self.skew_sign_ = np.sign(skewness)
+        return self
+
+    def score(self, matrix: np.ndarray) -> np.ndarray:
+        n_rows = self.sorted_.shape[0]
+        left = np.empty_like(matrix, dtype="float64")
+        right = np.empty_like(matrix, dtype="float64")
+        for j in range(matrix.shape[1]):
+            column = self.sorted_[:, j]
+            at_most = np.searchsorted(column, matrix[:, j], side="right")
+            at_least = n_rows - np.searchsorted(column, matrix[:, j], side="left")
+            left[:, j] = -np.log((at_most + 1) / (n_rows + 1))
+            right[:, j] = -np.log((at_least + 1) / (n_rows + 1))
+        # Right-skewed features take the right tail, left-skewed the left,
+        # symmetric ones both.
+        skewed = np.where(self.skew_sign_ > 0, right, np.where(self.skew_sign_ < 0, left, left + right))
+        if self.copula:
+            return np.maximum(skewed, (left + right) / 2).sum(axis=1)
+        return np.maximum(np.maximum(left, right), skewed).sum(axis=1)
 
 
 def _seed(params: dict[str, Any], cls: type, random_state: int) -> None:

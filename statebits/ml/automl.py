@@ -262,8 +262,13 @@ def _expanding_folds(n_values: int, n_splits: int, minimum_train: int) -> list[t
 
 
 class _LastValue:
+    window_length = 1
+
     def fit(self, values: np.ndarray) -> "_LastValue":
         return self
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return windows[:, -1]
 
     def predict_next(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
         return values[positions - 1]
@@ -275,9 +280,13 @@ class _LastValue:
 class _SeasonalNaive:
     def __init__(self, period: int) -> None:
         self.period = period
+        self.window_length = period
 
     def fit(self, values: np.ndarray) -> "_SeasonalNaive":
         return self
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return windows[:, -self.period]
 
     def predict_next(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
         # Fall back to the last value where a full season is not yet known.
@@ -309,17 +318,21 @@ class _WindowRegression:
             ensemble = import_optional("sklearn.ensemble", feature="AutoMLPredictor")
             self.model_ = ensemble.HistGradientBoostingRegressor(max_iter=200, random_state=self.random_state)
         self.model_.fit(flat, targets)
+        self.window_length = self.length_
         return self
 
-    def _predict_windows(self, windows: np.ndarray) -> np.ndarray:
+    def _predict_scaled_windows(self, windows: np.ndarray) -> np.ndarray:
         inputs = window_inputs(windows).reshape(len(windows), -1)
         return windows[:, -1] + self.model_.predict(inputs)
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return self.scaler_.inverse(self._predict_scaled_windows(self.scaler_.transform(windows)))
 
     def predict_next(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
         padded = np.concatenate([np.repeat(values[:1], self.length_), values])
         scaled = self.scaler_.transform(padded)
         windows = np.lib.stride_tricks.sliding_window_view(scaled, self.length_)[positions]
-        return self.scaler_.inverse(self._predict_windows(windows))
+        return self.scaler_.inverse(self._predict_scaled_windows(windows))
 
     def forecast(self, history: np.ndarray, horizon: int) -> np.ndarray:
         if len(history) < self.length_:
@@ -327,7 +340,7 @@ class _WindowRegression:
         window = list(self.scaler_.transform(history[-self.length_ :]))
         out = []
         for _ in range(horizon):
-            next_value = float(self._predict_windows(np.asarray(window)[None, :])[0])
+            next_value = float(self._predict_scaled_windows(np.asarray(window)[None, :])[0])
             out.append(next_value)
             window = window[1:] + [next_value]
         return self.scaler_.inverse(np.asarray(out))
@@ -354,7 +367,11 @@ class _Network:
             # The sequence length was already sized to the data above.
             warnings.simplefilter("ignore", UserWarning)
             self.predictor.train(frame, sequence_length=self.length, epochs=self.epochs)
+        self.window_length = self.predictor.sequence_length_
         return self
+
+    def predict_windows(self, windows: np.ndarray) -> np.ndarray:
+        return self.predictor.predict_from_windows(windows)
 
     def predict_next(self, values: np.ndarray, positions: np.ndarray) -> np.ndarray:
         return self.predictor.predict_next_values(values, positions)

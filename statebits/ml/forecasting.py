@@ -368,13 +368,22 @@ class SequencePredictor(ParamsMixin):
             raise ValidationError("predict_next_values needs at least one value before each position")
         length = self.sequence_length_
         padded = np.concatenate([np.repeat(values[:1], length), values])
-        scaled = self.scaler_.transform(padded)
-        windows = np.lib.stride_tricks.sliding_window_view(scaled, length)
-        # Window ending just before original position t starts at padded index t.
-        chosen = windows[positions]
+        windows = np.lib.stride_tricks.sliding_window_view(padded, length)
+        # The window that ends just before original position t starts at padded index t.
+        return self.predict_from_windows(windows[positions])
+
+    def predict_from_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Predict the value after each window of shape (n, sequence_length_), oldest value first."""
+        check_fitted(self, "network_", verb="train")
+        windows = np.asarray(windows, dtype="float64")
+        if windows.ndim != 2 or windows.shape[1] != self.sequence_length_:
+            raise ValidationError(
+                f"expected windows of shape (n, {self.sequence_length_}), got {windows.shape}"
+            )
+        scaled = self.scaler_.transform(windows)
         with self._torch_threads() as torch:
-            changes = self._predict_scaled_changes(torch, window_inputs(chosen))
-        return self.scaler_.inverse(chosen[:, -1] + changes)
+            changes = self._predict_scaled_changes(torch, window_inputs(scaled))
+        return self.scaler_.inverse(scaled[:, -1] + changes)
 
     def predict(self, data: Any, *, identity: Any = None) -> MLPrediction:
         """Forecast the value after the last transition of ``data``."""
