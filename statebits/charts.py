@@ -16,6 +16,7 @@ when this module is imported.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -746,14 +747,19 @@ def fork_tree(data: Any, owner: str = "fork_tree_chart") -> ForkTree:
     of statebits or a collection (each fork's ``parent``, ``fork_point`` and
     ``branch`` are read), or a history frame, where each (identity, branch)
     pair is a lane. In a frame, a fork's parent and fork point come from the
-    checksums it shares with another lane; without shared rows the fork is
-    attached to the ``main`` lane before its first step.
+    checksums it shares with another lane. Without shared rows, a fork is
+    attached before its first step to the lane its branch name extends
+    (``fork-1`` for ``fork-1.fork-2``, as ``Statebit.fork`` names them), else
+    to the ``main`` lane.
     """
     statebits = _statebit_family(data)
     if statebits:
         frame, declared = _frame_from_statebits(statebits, owner)
     else:
         frame, declared = history_frame(data, owner), {}
+        # Frames of a fork repeat the rows it shares with its parent, under the parent's branch.
+        key = ["identity", "branch", "step"] + (["checksum"] if "checksum" in frame.columns else [])
+        frame = frame.drop_duplicates(subset=key)
     frame = frame.copy()
     frame["lane"] = _lane_labels(frame)
 
@@ -868,7 +874,11 @@ def _infer_fork(frame, lane, key, label_of, has_checksum):
             shared_rows = mine.index[:best_length]
             shared = pd.Series(frame.index.isin(shared_rows), index=frame.index)
             return best, int(mine["step"].iloc[best_length - 1]), shared
-    parent = label_of.get((key[0], "main"))
+    parent = None
+    if "." in key[1]:
+        parent = label_of.get((key[0], key[1].rsplit(".", 1)[0]))
+    if parent is None:
+        parent = label_of.get((key[0], "main"))
     if parent is None:
         roots = [label for (identity, branch), label in label_of.items() if branch == "main"]
         parent = roots[0] if roots else None
@@ -877,24 +887,48 @@ def _infer_fork(frame, lane, key, label_of, has_checksum):
     return parent, fork_point, none_shared
 
 
+def _as_mapping(value: Any) -> dict[str, Any] | None:
+    """Return metadata as a dict, decoding JSON text; None when it is neither."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return None
+        return decoded if isinstance(decoded, dict) else None
+    return None
+
+
 def _merge_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Find merge transitions from their ``merged_from`` / ``merged_branch`` / ``merged_head`` metadata."""
+    columns = ["source", "source_step", "target", "target_step"]
+    if "metadata" not in frame.columns:
+        return pd.DataFrame([], columns=columns)
+    lanes = frame[["identity", "branch", "lane"]].astype(str).drop_duplicates()
+    lane_of = {(row.identity, row.branch): row.lane for row in lanes.itertuples()}
+    at_checksum: dict[str, tuple[str, int]] = {}
+    if "checksum" in frame.columns:
+        at_checksum = {str(c): (lane, int(step)) for c, lane, step in zip(frame["checksum"], frame["lane"], frame["step"]) if isinstance(c, str)}
+
     rows = []
-    if "metadata" in frame.columns:
-        lanes = frame[["identity", "branch", "lane"]].astype(str).drop_duplicates()
-        by_branch = dict(zip(lanes["branch"], lanes["lane"]))
-        by_identity = dict(zip(lanes["identity"], lanes["lane"]))
-        for row in frame.loc[frame["metadata"].map(lambda m: isinstance(m, dict) and ("merged_branch" in m or "merged_from" in m))].itertuples():
-            meta = row.metadata
-            source = by_branch.get(str(meta.get("merged_branch")))
-            if source is None:
-                source = by_identity.get(str(meta.get("merged_from")))
-            if source is None or source == row.lane:
+    metadata = frame["metadata"].map(_as_mapping)
+    is_merge = metadata.map(lambda m: m is not None and ("merged_branch" in m or "merged_from" in m))
+    for index in frame.index[is_merge.to_numpy()]:
+        meta, target = metadata[index], frame.at[index, "lane"]
+        head = meta.get("merged_head")
+        if head in at_checksum:
+            source, source_step = at_checksum[head]
+        else:
+            identity = str(meta.get("merged_from", frame.at[index, "identity"]))
+            source = lane_of.get((identity, str(meta.get("merged_branch", "main"))))
+            earlier = frame[(frame["lane"] == source) & (frame["timestamp"] <= frame.at[index, "timestamp"])]
+            if source is None or earlier.empty:
                 continue
-            earlier = frame[(frame["lane"] == source) & (frame["timestamp"] <= row.timestamp)]
-            if earlier.empty:
-                continue
-            rows.append((source, int(earlier["step"].max()), row.lane, int(row.step)))
-    return pd.DataFrame(rows, columns=["source", "source_step", "target", "target_step"])
+            source_step = int(earlier["step"].max())
+        if source != target:
+            rows.append((source, source_step, target, int(frame.at[index, "step"])))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def fork_tree_chart(

@@ -297,6 +297,15 @@ def test_fork_tree_from_statebits(forked_speed):
     assert widget.merges.iloc[0]["target"] == "main"
 
 
+def test_fork_tree_from_concatenated_frames(forked_speed):
+    from_objects = ForkTreeWidget(list(forked_speed))
+    from_frames = ForkTreeWidget(pd.concat([bit.to_pandas() for bit in forked_speed], ignore_index=True))
+
+    assert from_frames.lanes.equals(from_objects.lanes)
+    assert from_frames.merges.equals(from_objects.merges)
+    assert len(from_frames.frame) == len(from_objects.frame)
+
+
 def test_fork_tree_from_fork_includes_parent(forked_speed):
     _, slow, _ = forked_speed
     widget = ForkTreeWidget(slow)
@@ -439,6 +448,8 @@ def test_collection_pick_from_browser_and_list(sensor_collection):
 
     widget._list.value = "ec2_cpu"
     assert widget.identity == "ec2_cpu"
+    # The browser redraws the chart with the new pick and reports it, then the user clicks empty space.
+    browser_pick(widget, identity="ec2_cpu")
     browser_pick(widget)
     assert widget.timeline is None
 
