@@ -37,8 +37,11 @@ def old_python() -> Path:
     if not python.exists():
         venv.create(OLD_VENV, with_pip=True)
         # torch is pinned to the CPU build on disk; 0.2.1 imports it when present,
-        # as it would for a user with its ml extra.
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0", "numpy", "statebits==0.2.1"], check=True)
+        # as it would for a user with its ml extra. 0.2.1 fails to import
+        # without websockets (a NameError in its streaming module).
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "torch==2.13.0", "numpy", "websockets", "statebits==0.2.1"], check=True
+        )
     return python
 
 
