@@ -24,6 +24,7 @@ pytest.importorskip("anywidget")
 import statebits  # noqa: E402
 from statebits.core.errors import NotFittedError, ValidationError  # noqa: E402
 from statebits.widgets import AnomalyWidget, CollectionWidget, ForkTreeWidget, TimelineWidget  # noqa: E402
+from statebits.widgets._base import FALLBACK_MAX_POINTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -520,7 +521,7 @@ def test_static_fallback_keeps_fewer_points(taxi):
     html = TimelineWidget(taxi)._repr_html_()
     group = html.split('class="mark-symbol role-mark transitions_marks"', 1)[1].split("</g>", 1)[0]
 
-    assert group.count("<path ") <= 1000
+    assert group.count("<path ") <= FALLBACK_MAX_POINTS
 
 
 def test_closed_widget_falls_back_to_html(taxi_week):
