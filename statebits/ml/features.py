@@ -4,7 +4,9 @@ Features are computed per identity with vectorised pandas operations (shift,
 diff, grouped rolling windows), never with a Python loop per row. Every row of
 the history gets a finite value for every feature: where a lag or a window
 reaches before an identity's first transition, the gap is filled with a
-neutral value (the identity's first value, zero spread, zero change).
+neutral value (the identity's first value, zero spread, zero change). The
+change of a row is ``to_value - from_value`` where the frame records a
+numeric ``from_value``.
 
 Rolling statistics cover the ``w`` transitions *before* each row, so a value
 never contributes to its own baseline and a jump shows up in ``rolling_z_w``.
@@ -144,7 +146,14 @@ def features_from_frame(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     first_value = grouped.transform("first")
     out: dict[str, pd.Series] = {"value": values}
 
-    out["delta"] = grouped.diff().fillna(0.0)
+    # A transition's change is to_value - from_value, which also covers the
+    # first transition of a Statebit (from its initial value); rows without a
+    # numeric from_value use the previous row's value, or 0 at the start.
+    previous_value = grouped.shift(1)
+    if "from_value" in frame.columns:
+        recorded_from = pd.to_numeric(frame["from_value"].map(_bool_to_int), errors="coerce").astype("float64")
+        previous_value = recorded_from.where(recorded_from.notna(), previous_value)
+    out["delta"] = (values - previous_value).fillna(0.0)
     seconds = frame["timestamp"].groupby(identities, sort=False).diff().dt.total_seconds().fillna(0.0)
     out["time_since_previous"] = seconds.astype("float64")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -169,7 +178,7 @@ def features_from_frame(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     if spec.calendar:
         timestamps = frame["timestamp"]
         out["hour"] = timestamps.dt.hour.astype("float64")
-        out["day_of_week"] = timestamps.dt.dayofweek.astype("float64")
+        out["day_of_week"] = timestamps.dt.day_of_week.astype("float64")
         out["month"] = timestamps.dt.month.astype("float64")
 
     features = pd.DataFrame({name: out[name].astype("float64") for name in spec.names}, index=frame.index)
