@@ -228,7 +228,7 @@ class NLExplainer:
         text = f"{subject} belongs to cluster {cluster}"
         distance = assignment.get("distance")
         if isinstance(distance, Real) and not math.isnan(distance):
-            text += f", {distance:.2f} standardised units from the cluster's centre"
+            text += f", {distance:.2f} scaled units from the cluster's centre"
         return text + "."
 
     def _explain_prediction(self, prediction: Any) -> str:

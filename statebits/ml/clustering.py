@@ -18,13 +18,14 @@ from statebits.ml.features import FeatureSpec, features_from_frame
 
 __all__ = ["StateClusterer", "METHODS", "DEFAULT_FEATURES"]
 
-#: Features the clusterer reads unless told otherwise: the level, its change
-#: and the recent local level and spread.
+#: Features the clusterer reads unless told otherwise: the level, and the
+#: local level and spread of the 5 transitions before it. Adding ``delta``
+#: would split states by direction of movement rather than by level.
 DEFAULT_FEATURES = FeatureSpec(
     lags=(),
     windows=(5,),
     calendar=False,
-    columns=("value", "delta", "rolling_mean_5", "rolling_std_5"),
+    columns=("value", "rolling_mean_5", "rolling_std_5"),
 )
 
 # name -> (module, class, name of the cluster-count parameter or None)
@@ -44,6 +45,9 @@ METHODS: tuple[str, ...] = tuple(_METHODS)
 
 class StateClusterer(ParamsMixin):
     """Cluster transitions by their feature vectors.
+
+    Features are scaled by their median and interquartile range before
+    clustering, so one extreme value does not squash the others together.
 
     Parameters
     ----------
@@ -108,7 +112,7 @@ class StateClusterer(ParamsMixin):
         spec = self.features or DEFAULT_FEATURES
         matrix = features_from_frame(frame, spec).to_numpy()
         check_finite(matrix, owner)
-        scaler = import_optional("sklearn.preprocessing", feature="clustering").StandardScaler()
+        scaler = import_optional("sklearn.preprocessing", feature="clustering").RobustScaler()
         scaled = scaler.fit_transform(matrix)
 
         estimator = self._build_estimator(scaled)
@@ -197,7 +201,7 @@ class StateClusterer(ParamsMixin):
         -------
         dict
             ``cluster`` (int, -1 for noise), ``step``, ``identity``,
-            ``distance`` (Euclidean, in standardised feature units, to the
+            ``distance`` (Euclidean, in robust-scaled feature units, to the
             cluster's centre, or to the nearest noise point for noise) and
             ``features`` (the row's feature values by name).
         """

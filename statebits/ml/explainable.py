@@ -5,7 +5,7 @@ number per row, and SHAP's model-agnostic explainer (exact for up to 10
 features, permutation sampling above) attributes that number to the features:
 
 - AnomalyDetector: the anomaly score, from the detector's features.
-- StateClusterer: the distance, in standardised units, to the nearest
+- StateClusterer: the distance, in robust-scaled units, to the nearest
   cluster centre (how untypical the state is).
 - SequencePredictor and AutoMLPredictor: the forecast of the next value,
   from the last values ``lag_1`` (most recent) to ``lag_L``. The row at
