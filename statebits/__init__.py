@@ -41,12 +41,17 @@ from statebits.core import (
     use_clock,
 )
 from statebits.explain.graph import CausalGraph
+from statebits.frames.accessor import register_accessors as _register_accessors
 
 __version__ = "0.3.0"
 
 # Public names defined in modules that import heavy optional dependencies;
 # each is imported when first accessed.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "from_events": "statebits.frames.ingest",
+    "read_parquet": "statebits.frames.parquet",
+    "write_parquet": "statebits.frames.parquet",
+}
 
 __all__ = [
     "Statebit",
@@ -56,6 +61,9 @@ __all__ = [
     "ConfidenceLevel",
     "CauseRef",
     "CausalGraph",
+    "from_events",
+    "read_parquet",
+    "write_parquet",
     "History",
     "IntegrityReport",
     "MergePreview",
@@ -90,3 +98,8 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+# `.sb` on pandas and Polars DataFrames; registered when each library is
+# imported, so importing statebits does not import them.
+_register_accessors()

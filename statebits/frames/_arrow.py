@@ -8,6 +8,8 @@ and tags and causes become list arrays without a Python object per row.
 from __future__ import annotations
 
 import json
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -72,7 +74,7 @@ def common_arrays(history: Any, columns: HistoryColumns) -> dict[str, pa.Array]:
         "confidence": pa.array(columns.confidence),
         "tags": _tags(columns.tag_codes, columns.tagsets),
         "caused_by": _causes(columns.causes, count),
-        "checksum": _hex_strings(columns.checksums, count),
+        "checksum": _checksum_strings(history, columns),
     }
     history._cache[_COMMON_KEY] = arrays
     return arrays
@@ -174,11 +176,22 @@ def _times(nanoseconds: np.ndarray) -> pa.Array:
 
 def _decode(codes: np.ndarray, labels: list[str]) -> pa.Array:
     """Return ``labels[codes]`` as a large_string array, decoded by Arrow."""
-    dictionary = pa.array(labels, type=pa.large_string())
-    if len(codes) == 0:
+    count = len(codes)
+    if count == 0:
         return pa.array([], type=pa.large_string())
+    low, high = int(codes.min()), int(codes.max())
+    if low == high:
+        return _repeat(labels[low], count)
+    dictionary = pa.array(labels, type=pa.large_string())
     indices = pa.array(np.asarray(codes, dtype=np.int32))
     return pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
+
+
+def _repeat(text: str, count: int) -> pa.Array:
+    """Return ``text`` repeated ``count`` times, built from two buffers."""
+    data = text.encode("utf-8")
+    offsets = np.arange(0, len(data) * (count + 1), len(data), dtype=np.int64) if data else np.zeros(count + 1, dtype=np.int64)
+    return pa.Array.from_buffers(pa.large_string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data * count)])
 
 
 def _hex_strings(raw: bytes, count: int) -> pa.Array:
@@ -187,9 +200,58 @@ def _hex_strings(raw: bytes, count: int) -> pa.Array:
     return pa.Array.from_buffers(pa.large_string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(digits)])
 
 
+class _HexChunks:
+    """Hex text of a history's first ``rows`` checksums, in chunks of decreasing size."""
+
+    __slots__ = ("rows", "last", "chunks")
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.last = b""
+        self.chunks: list[pa.Array] = []
+
+
+# Hex text per history (keyed by id, removed when the history is collected).
+# It outlives the history's _cache, so a conversion after an append encodes
+# only the new checksums: hex encoding is the slowest step of a view.
+_HEX_TEXT: dict[int, _HexChunks] = {}
+_HEX_LOCK = threading.Lock()
+
+
+def _checksum_strings(history: Any, columns: HistoryColumns) -> pa.ChunkedArray:
+    """Return the checksum column as hex text, reusing the text of rows converted before."""
+    key = id(history)
+    count = columns.count
+    with _HEX_LOCK:
+        entry = _HEX_TEXT.get(key)
+        if entry is None:
+            entry = _HexChunks()
+            _HEX_TEXT[key] = entry
+            weakref.finalize(history, _HEX_TEXT.pop, key, None)
+        # Checksums chain, so an unchanged last row means every earlier row is unchanged.
+        rows = entry.rows
+        if rows > count or (rows and columns.checksum_bytes(rows - 1, rows) != entry.last):
+            entry.rows, entry.last, entry.chunks = 0, b"", []
+            rows = 0
+        if count > rows:
+            raw = columns.checksum_bytes(rows, count)
+            entry.chunks.append(_hex_strings(raw, count - rows))
+            # Merge small trailing chunks so their number stays logarithmic.
+            while len(entry.chunks) > 1 and len(entry.chunks[-2]) <= 2 * len(entry.chunks[-1]):
+                tail = entry.chunks.pop()
+                entry.chunks[-1] = pa.concat_arrays([entry.chunks[-1], tail])
+            entry.rows = count
+            entry.last = raw[-32:]
+        chunks = list(entry.chunks)
+    return pa.chunked_array(chunks, type=pa.large_string())
+
+
 def _tags(codes: np.ndarray, tagsets: list[tuple[str, ...]]) -> pa.Array:
     """Return per-row tag lists from tag-set codes, built with index arithmetic."""
     count = len(codes)
+    if count == 0 or not codes.any():
+        # Code 0 is the empty tag set.
+        return pa.ListArray.from_arrays(pa.array(np.zeros(count + 1, dtype=np.int32)), pa.array([], type=pa.large_string()))
     lengths_of_set = np.array([len(tags) for tags in tagsets], dtype=np.int64)
     lengths = lengths_of_set[codes] if count else np.empty(0, dtype=np.int64)
     offsets = np.zeros(count + 1, dtype=np.int32)

@@ -49,8 +49,9 @@ class HistoryColumns:
         Row position -> read-only mapping, only for rows with metadata.
     causes : dict
         Row position -> tuple of CauseRef, only for rows with causes.
-    checksums : bytes
-        The raw 32-byte checksums, concatenated.
+    segments : list of (History, int)
+        The histories holding the rows, oldest first, and how many rows each
+        contributes; see :meth:`checksum_bytes`.
     branch_runs : list of (str, int)
         Consecutive rows per branch: shared rows of a fork keep the branch of
         the history that recorded them.
@@ -73,11 +74,22 @@ class HistoryColumns:
     tagsets: list[tuple[str, ...]]
     metadata: dict[int, Mapping[str, Any]]
     causes: dict[int, tuple[CauseRef, ...]]
-    checksums: bytes
+    segments: list[tuple["History", int]]
     branch_runs: list[tuple[str, int]]
     kind: str
     values: Any
     initial_value: Any
+
+    def checksum_bytes(self, start: int, stop: int) -> bytes:
+        """Return the raw checksums of rows ``start`` to ``stop``, 32 bytes each."""
+        pieces = []
+        offset = 0
+        for part, count in self.segments:
+            low, high = max(start - offset, 0), min(stop - offset, count)
+            if low < high:
+                pieces.append(bytes(part.checksums[32 * low : 32 * high]))
+            offset += count
+        return b"".join(pieces)
 
 
 def history_columns(history: "History") -> HistoryColumns:
@@ -88,7 +100,6 @@ def history_columns(history: "History") -> HistoryColumns:
     segments = [(part, count) for part, count in history.segments() if count]
     metadata: dict[int, Mapping[str, Any]] = {}
     causes: dict[int, tuple[CauseRef, ...]] = {}
-    checksum_parts = []
     for part, count in segments:
         offset = part.base_len
         for local, item in part.metadata.items():
@@ -97,7 +108,6 @@ def history_columns(history: "History") -> HistoryColumns:
         for local, item in part.causes.items():
             if local < count:
                 causes[offset + local] = item
-        checksum_parts.append(bytes(part.checksums[: 32 * count]))
     kind, values = _values_of(segments)
     columns = HistoryColumns(
         identity=history.identity,
@@ -112,7 +122,7 @@ def history_columns(history: "History") -> HistoryColumns:
         tagsets=list(history.tagsets.items),
         metadata=metadata,
         causes=causes,
-        checksums=b"".join(checksum_parts),
+        segments=segments,
         branch_runs=[(part.branch, count) for part, count in segments],
         kind=kind,
         values=values,

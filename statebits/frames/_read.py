@@ -175,10 +175,9 @@ class FrameReader:
 
     def metadata(self, allow_pickle: bool) -> dict[int, dict[str, Any]]:
         """Return the metadata of rows that have it, keyed by row position."""
-        cells = self._object_cells("metadata")
+        rows, cells = self._present_cells("metadata")
         found: dict[int, dict[str, Any]] = {}
-        for row in _present(cells):
-            cell = cells[row]
+        for row, cell in zip(rows, cells):
             if isinstance(cell, str):
                 cell = _decode_json(cell, allow_pickle)
             if not isinstance(cell, Mapping):
@@ -224,13 +223,18 @@ class FrameReader:
             return None
         return list(cells)
 
-    def _object_cells(self, name: str) -> np.ndarray:
+    def _present_cells(self, name: str) -> tuple[list[int], list[Any]]:
+        """Return the positions and cells of the non-missing entries of a column."""
         if self.kind == "pandas" and not _is_arrow_backed(self.frame[name]):
-            return self.frame[name].to_numpy(dtype=object)
+            column = self.frame[name]
+            rows = np.flatnonzero(column.notna().to_numpy()).tolist()
+            cells = column.to_numpy(dtype=object)
+            return rows, [cells[row] for row in rows]
         array = self.arrow(name)
         if array.null_count == len(array):
-            return np.full(len(array), None, dtype=object)
-        return _object_array(array.to_pylist())
+            return [], []
+        rows = np.flatnonzero(array.is_valid().to_numpy(zero_copy_only=False)).tolist()
+        return rows, array.take(pa.array(rows, type=pa.int64())).to_pylist()
 
 
 def reader_for(frame: Any) -> FrameReader:
@@ -268,10 +272,6 @@ def _is_empty_cell(cell: Any) -> bool:
     if cell is None or (isinstance(cell, float) and math.isnan(cell)):
         return True
     return hasattr(cell, "__len__") and not isinstance(cell, str) and len(cell) == 0
-
-
-def _present(cells: np.ndarray) -> list[int]:
-    return [row for row, cell in enumerate(cells) if cell is not None and not (isinstance(cell, float) and math.isnan(cell))]
 
 
 def _is_arrow_backed(series: Any) -> bool:

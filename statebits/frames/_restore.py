@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from statebits.core.serialize import restore_statebit
 from statebits.core.statebit import Statebit
 from statebits.frames._meta import MemberInfo, parse_meta
 from statebits.frames._read import FrameReader, ValueColumn, reader_for
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["restore_frame", "verify_frame", "FrameReport", "Problem", "HASHED_COLUMNS"]
 
@@ -88,17 +91,25 @@ class FrameReport:
 class _Member:
     """The rows of one statebit in a frame."""
 
-    __slots__ = ("identity", "positions", "branches", "info")
+    __slots__ = ("identity", "positions", "branch_codes", "branch_labels", "info")
 
-    def __init__(self, identity: str, positions: np.ndarray, branches: list[str]) -> None:
+    def __init__(self, identity: str, positions: np.ndarray, branch_codes: np.ndarray, branch_labels: list[str]) -> None:
         self.identity = identity
         self.positions = positions
-        self.branches = branches
+        self.branch_codes = branch_codes
+        self.branch_labels = branch_labels
         self.info: MemberInfo | None = None
 
     @property
     def branch(self) -> str:
-        return self.info.branch if self.info is not None else self.branches[-1]
+        return self.info.branch if self.info is not None else self.branch_labels[int(self.branch_codes[-1])]
+
+    @property
+    def fork_point(self) -> int | None:
+        """Number of leading rows recorded on other branches (shared from a parent), or None."""
+        own = np.flatnonzero(self.branch_codes == self.branch_codes[-1])
+        first_own = int(own[0])
+        return first_own if first_own > 0 else None
 
     @property
     def key(self) -> str:
@@ -176,7 +187,9 @@ def _split(reader: FrameReader) -> list[_Member]:
     for positions in groups:
         identity = identities[int(codes[positions[0]])]
         group_steps = steps[positions]
-        if len(np.unique(group_steps)) == len(group_steps):
+        if group_steps[0] == 1 and np.all(np.diff(group_steps) == 1):
+            runs = [positions]
+        elif len(np.unique(group_steps)) == len(group_steps):
             runs = [positions[np.argsort(group_steps, kind="stable")]]
         else:
             # Several statebits share this identity: split where the step sequence restarts.
@@ -189,7 +202,7 @@ def _split(reader: FrameReader) -> list[_Member]:
                     "step from 1 without gaps. Rebuild from unfiltered frames, and keep the rows of a statebit and "
                     "its forks apart, each in step order."
                 )
-            members.append(_Member(identity, run, [branch_labels[int(code)] for code in branch_codes[run]]))
+            members.append(_Member(identity, run, branch_codes[run], branch_labels))
     return members
 
 
@@ -224,8 +237,11 @@ class _Columns:
         self.timestamp = reader.times("timestamp")
         self.recorded = reader.times("recorded_at")
         self.confidence = reader.floats("confidence")
-        self.reason = reader.strings("reason")
-        self.checksum = reader.strings("checksum")
+        reason_codes, reason_labels = reader.codes("reason")
+        labels = np.empty(len(reason_labels), dtype=object)
+        labels[:] = reason_labels
+        self.reason = labels[reason_codes]
+        self.checksum = reader.arrow("checksum")
         self.to_value = reader.values("to_value")
         self.from_value = reader.values("from_value") if "from_value" in reader.columns else None
         self.tags = reader.tags() if "tags" in reader.columns else None
@@ -272,7 +288,7 @@ def _rebuild(columns: _Columns, member: _Member, to_values: list[Any], from_valu
         "tags": None if columns.tags is None else [columns.tags[position] for position in positions.tolist()],
         "metadata": _sparse(columns.metadata, positions),
         "causes": _sparse(columns.causes, positions),
-        "checksums": _checksums(columns.checksum[positions], member.identity),
+        "checksums": _checksums(columns.checksum, positions, member.identity),
     }
     if info is not None:
         candidates = [info.initial_value]
@@ -287,12 +303,7 @@ def _rebuild(columns: _Columns, member: _Member, to_values: list[Any], from_valu
     else:
         assert from_values is not None  # _plan requires from_value when no metadata is attached
         candidates = _initial_candidates(from_values[0])
-        own = [position for position, branch in enumerate(member.branches) if branch == member.branch]
-        attributes = {
-            "created_at_ns": timestamps[0],
-            "branch": member.branch,
-            "fork_point": own[0] if own and own[0] > 0 else None,
-        }
+        attributes = {"created_at_ns": timestamps[0], "branch": member.branch, "fork_point": member.fork_point}
     initial = _pick_initial(candidates, arguments) if len(candidates) > 1 else candidates[0]
     return restore_statebit(Statebit, initial_value=initial, **arguments, **attributes)
 
@@ -338,14 +349,38 @@ def _sparse(table: dict[int, Any], positions: np.ndarray) -> dict[int, Any]:
     return {index: table[position] for index, position in enumerate(positions.tolist()) if position in table}
 
 
-def _checksums(cells: np.ndarray, identity: str) -> bytes:
-    for row, cell in enumerate(cells.tolist()):
-        if not isinstance(cell, str) or len(cell) != 64:
-            raise ValidationError(f"invalid checksum {cell!r} at step {row + 1} of {identity!r}: expected 64 hex digits")
+def _checksums(column: "pa.Array", positions: np.ndarray, identity: str) -> bytes:
+    """Return the raw checksums of ``positions``, decoded from hex text without a Python loop per row."""
+    import binascii
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_string_view(column.type)):
+        raise ValidationError(f"invalid checksum column for {identity!r}: expected hex strings, got {column.type}")
+    taken = column.take(pa.array(positions)).cast(pa.large_string())
+    lengths = pc.binary_length(taken).fill_null(0).to_numpy(zero_copy_only=False)
+    wrong = np.flatnonzero(lengths != 64)
+    if len(wrong):
+        step = int(wrong[0])
+        raise ValidationError(
+            f"invalid checksum {taken[step].as_py()!r} at step {step + 1} of {identity!r}: expected 64 hex digits"
+        )
+    offsets = np.frombuffer(taken.buffers()[1], dtype=np.int64)[taken.offset : taken.offset + len(taken) + 1]
+    digits = memoryview(taken.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
     try:
-        return bytes.fromhex("".join(cells.tolist()))
+        return binascii.unhexlify(digits)
+    except (binascii.Error, ValueError):
+        step = next(index for index, text in enumerate(taken.to_pylist()) if not _is_hex(text))
+        raise ValidationError(f"invalid checksum at step {step + 1} of {identity!r}: expected hex digits") from None
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        bytes.fromhex(text)
     except ValueError:
-        raise ValidationError(f"invalid checksum column for {identity!r}: expected hex digits") from None
+        return False
+    return True
 
 
 def _check_continuity(

@@ -188,13 +188,17 @@ def _kinds(parts: list[_Part]) -> tuple[str, str]:
     return unify_kinds([part.columns.kind for part in filled]), unify_kinds([part.from_kind for part in filled])
 
 
-def _concat(arrays: list["pa.Array"], arrow_type: "pa.DataType | None" = None) -> "pa.Array":
+def _concat(arrays: list[Any], arrow_type: "pa.DataType | None" = None) -> Any:
+    """Concatenate Arrow arrays; chunked inputs give a chunked result without copying."""
     import pyarrow as pa
 
     if len(arrays) == 1:
         return arrays[0]
     if not arrays:
         return pa.array([], type=arrow_type)
+    if any(isinstance(array, pa.ChunkedArray) for array in arrays):
+        chunks = [chunk for array in arrays for chunk in (array.chunks if isinstance(array, pa.ChunkedArray) else [array])]
+        return pa.chunked_array(chunks, type=arrays[0].type)
     return pa.concat_arrays(arrays)
 
 
