@@ -11,7 +11,7 @@ section is adding a function:
 >>> sections = [*DEFAULT_SECTIONS, rows_section]
 """
 
-from statebits.reports._data import ReportData, Section
+from statebits.reports._data import ChainCheck, ReportData, Section
 from statebits.reports._html import chart_figure, escape, format_time, format_value, table_html
 from statebits.reports._render import SectionFunction, render_report
 from statebits.reports._sections import (
@@ -28,6 +28,7 @@ __all__ = [
     "render_report",
     "ReportData",
     "Section",
+    "ChainCheck",
     "SectionFunction",
     "DEFAULT_SECTIONS",
     "overview_section",

@@ -10,12 +10,45 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from statebits.core.errors import IntegrityError, ValidationError, invalid_parameter
+from statebits.core.errors import invalid_parameter
 from statebits.core.history import IntegrityReport
 
-__all__ = ["ReportData", "Section", "build_report_data"]
+__all__ = ["ReportData", "Section", "ChainCheck", "build_report_data"]
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The result of verifying one statebit's hash chain.
+
+    Attributes
+    ----------
+    identity : str
+        Key of the statebit: its identity, with ``@branch`` for a fork.
+    checked : int
+        Transitions checked.
+    first_bad_step : int or None
+        First step that does not verify (0 for the genesis record), or None
+        when the chain verified.
+    message : str
+        One line describing the result.
+    """
+
+    identity: str
+    checked: int
+    first_bad_step: int | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the chain verified."""
+        return self.first_bad_step is None
+
+    @classmethod
+    def from_report(cls, key: str, report: IntegrityReport) -> "ChainCheck":
+        """Convert the IntegrityReport of a statebit or a store."""
+        return cls(key, report.checked, report.first_bad_step, report.message)
 
 
 @dataclass
@@ -51,7 +84,7 @@ class ReportData:
         ``datetime64[ns, UTC]``, sorted by timestamp and step. Columns beyond
         the history schema (such as anomaly scores added by
         ``AnomalyDetector.score_frame``) are kept.
-    integrity : list of IntegrityReport or None
+    integrity : list of ChainCheck or None
         One result per verified chain, or None when the input could not be
         verified (see ``integrity_note``).
     integrity_note : str
@@ -74,7 +107,7 @@ class ReportData:
 
     title: str
     frame: pd.DataFrame
-    integrity: list[IntegrityReport] | None
+    integrity: list[ChainCheck] | None
     integrity_note: str
     source: str
     generated_at: datetime
@@ -121,8 +154,8 @@ def build_report_data(
 
     ``data`` is a Statebit, a StatebitsCollection, or a pandas or Polars
     history frame. Statebits and collections are verified directly. A frame
-    is verified by rebuilding its statebits when it has a ``checksum``
-    column; otherwise the report says that integrity was not checked.
+    with a ``checksum`` column is verified through its ``.sb`` accessor. For
+    a frame without one, the report states that integrity was not checked.
     """
     from statebits.charts import history_frame
     from statebits.reports._html import now_utc
@@ -154,42 +187,50 @@ def build_report_data(
     )
 
 
-def _verify(data: Any) -> tuple[list[IntegrityReport] | None, str]:
+def _verify(data: Any) -> tuple[list[ChainCheck] | None, str]:
     from statebits.collection import StatebitsCollection
     from statebits.core.statebit import Statebit
 
     if isinstance(data, Statebit):
-        return [data.integrity_report()], ""
+        return [ChainCheck.from_report(data.key, data.integrity_report())], ""
     if isinstance(data, StatebitsCollection):
-        return list(data.integrity_reports().values()), ""
+        return [ChainCheck.from_report(key, report) for key, report in data.integrity_reports().items()], ""
     if isinstance(data, (list, tuple)) and data and all(isinstance(item, Statebit) for item in data):
-        return [item.integrity_report() for item in data], ""
+        return [ChainCheck.from_report(item.key, item.integrity_report()) for item in data], ""
 
-    frame = data.to_pandas() if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame) else data
-    if not isinstance(frame, pd.DataFrame):
-        return None, "the input is not a history frame"
-    if "checksum" not in frame.columns:
+    columns = [str(name) for name in getattr(data, "columns", [])]
+    if "checksum" not in columns:
         return None, "the frame has no checksum column, so there is no hash chain to verify"
-    return _verify_frame(frame)
+    return _verify_frame(data)
 
 
-def _verify_frame(frame: pd.DataFrame) -> tuple[list[IntegrityReport] | None, str]:
-    """Rebuild each identity's statebit from the frame and verify its chain."""
-    from statebits.collection import StatebitsCollection
+def _verify_frame(frame: Any) -> tuple[list[ChainCheck] | None, str]:
+    """Verify a pandas or Polars history frame through its ``.sb`` accessor."""
+    try:
+        accessor = frame.sb
+    except AttributeError as exc:
+        return None, f"the frame is not a complete history frame: {exc}"
+    result = accessor.verify()
 
-    reports: list[IntegrityReport] = []
-    identities = frame["identity"].astype(str)
-    for identity in sorted(identities.unique().tolist()):
-        rows = frame[identities == identity]
-        try:
-            collection = StatebitsCollection.from_frame(rows)
-        except IntegrityError as exc:
-            reports.append(IntegrityReport(identity, len(rows), first_bad_step=exc.step if exc.step is not None else 0))
-            continue
-        except (ValidationError, KeyError, TypeError, ValueError) as exc:
-            return None, f"the frame could not be rebuilt into statebits to verify it: {exc}"
-        reports.extend(collection.integrity_reports().values())
-    return reports, ""
+    problems = {(problem.identity, problem.branch): problem for problem in result.problems}
+    if ("*", "*") in problems:
+        return None, f"the frame could not be split into statebits: {problems['*', '*'].message}"
+
+    # One entry per statebit (identity and branch) in the frame, failures from the report.
+    pandas_frame = frame if isinstance(frame, pd.DataFrame) else frame.to_pandas()
+    branches = pandas_frame["branch"].fillna("main").astype(str) if "branch" in pandas_frame.columns else "main"
+    members = pandas_frame.assign(_identity=pandas_frame["identity"].astype(str), _branch=branches)
+    counts = members.groupby(["_identity", "_branch"], sort=True).size()
+    checks = []
+    for (identity, branch), count in counts.items():
+        key = identity if branch == "main" else f"{identity}@{branch}"
+        problem = problems.get((identity, branch))
+        if problem is None:
+            checks.append(ChainCheck(key, int(count), None, f"{key}: {int(count)} transitions verified"))
+        else:
+            step = problem.step if problem.step is not None else 0
+            checks.append(ChainCheck(key, int(count), step, " ".join(problem.message.split())))
+    return checks, ""
 
 
 def _check_positive(name: str, value: Any, owner: str, minimum: int) -> None:

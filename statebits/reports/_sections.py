@@ -65,7 +65,7 @@ def integrity_section(report: ReportData) -> Section:
         {
             "identity": [item.identity for item in report.integrity],
             "transitions checked": [item.checked for item in report.integrity],
-            "result": ["verified" if item.ok else f"checksum mismatch at step {item.first_bad_step}" for item in report.integrity],
+            "result": ["verified" if item.ok else item.message for item in report.integrity],
         }
     )
     results["_failed"] = [not item.ok for item in report.integrity]
