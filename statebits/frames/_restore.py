@@ -270,7 +270,43 @@ def _restore_member(columns: _Columns, member: _Member, allow_pickle: bool) -> S
         except (ValidationError, IntegrityError):
             raise error from None
     _check_continuity(member, columns, to_values, from_values, sb.initial_value, info is None)
+    _check_branches(member)
     return sb
+
+
+def _check_branches(member: _Member) -> None:
+    """Raise IntegrityError where the branch column cannot be the one the views wrote.
+
+    Branch labels are not part of the checksums. The views write each
+    branch's rows as one block, and a statebit's own rows (all rows, or the
+    rows from its fork point on) carry its branch, which the attached
+    attributes name when present. A change that keeps those rules, such as
+    relabelling the last block of a frame without attributes, goes unnoticed.
+    """
+    codes = member.branch_codes
+    changes = np.flatnonzero(np.diff(codes)) + 1
+    block_codes = codes[np.concatenate(([0], changes))]
+    if len(np.unique(block_codes)) != len(block_codes):
+        repeated = next(index for index, code in enumerate(block_codes) if code in block_codes[:index])
+        step = int(changes[repeated - 1]) + 1
+        raise IntegrityError(
+            f"{member.identity}: branch {member.branch_labels[int(block_codes[repeated])]!r} at step {step} returns "
+            "after rows of another branch; the branch column was changed",
+            step=step,
+        )
+    info = member.info
+    if info is None:
+        return
+    own_from = info.fork_point or 0
+    labels = [member.branch_labels[int(code)] for code in codes[own_from:]]
+    wrong = next((index for index, label in enumerate(labels) if label != info.branch), None)
+    if wrong is not None:
+        step = own_from + wrong + 1
+        raise IntegrityError(
+            f"{member.identity}: branch {labels[wrong]!r} at step {step} is not the statebit's branch {info.branch!r}; "
+            "the branch column was changed",
+            step=step,
+        )
 
 
 def _rebuild(columns: _Columns, member: _Member, to_values: list[Any], from_values: list[Any] | None) -> Statebit:

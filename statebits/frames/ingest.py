@@ -58,9 +58,10 @@ def from_events(
         The events, one per row.
     identity : str, optional
         The column naming the statebit of each row. A string that is not a
-        column name is the identity of a single statebit holding every row;
-        None names that statebit after the ``value`` column. Non-string
-        identities (numbers) are converted with ``str``.
+        column name, or is the ``value`` column's name, is the identity of a
+        single statebit holding every row; None names that statebit after the
+        ``value`` column. Non-string identities (numbers) are converted with
+        ``str``.
     value : str
         The column of new values. Float columns stay float (missing entries
         are NaN), int and bool columns keep their types, missing entries of
@@ -218,7 +219,8 @@ class _Table:
 
 def _identities(table: _Table, identity: Any, value: str) -> tuple[np.ndarray, list[str]]:
     """Return per-row identity codes (in order of first appearance) and the identity of each code."""
-    if identity is None or (isinstance(identity, str) and not table.has(identity)):
+    # The value column never names statebits: identity=value names the single statebit after it.
+    if identity is None or identity == value or (isinstance(identity, str) and not table.has(identity)):
         label = str(value) if identity is None else identity
         return np.zeros(table.count, dtype=np.int64), [label]
     if not isinstance(identity, str):
@@ -241,7 +243,7 @@ def _encode(table: _Table, name: str, parameter: str) -> tuple[np.ndarray, list[
         array = array.dictionary_decode()
     if array.null_count:
         row = int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
-        raise ValidationError(f"invalid `{parameter}` column {name!r}: row {row} is missing; every event needs a {parameter}")
+        raise ValidationError(f"invalid `{parameter}` column {name!r}: row {row} is missing; every event needs one")
     encoded = pc.dictionary_encode(array)
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
 
@@ -275,7 +277,7 @@ def _pandas_times(column: Any, name: str) -> np.ndarray:
     else:
         _reject_mixed_awareness(column.to_numpy(dtype=object), name)
         try:
-            parsed = pd.to_datetime(column, utc=True, format="ISO8601").dt.tz_localize(None)
+            parsed = _parse_pandas_times(column)
         except (ValueError, TypeError, OverflowError):
             coerced = pd.to_datetime(column, utc=True, format="ISO8601", errors="coerce")
             bad = np.flatnonzero(coerced.isna().to_numpy() & column.notna().to_numpy())
@@ -289,6 +291,17 @@ def _pandas_times(column: Any, name: str) -> np.ndarray:
         row = int(np.flatnonzero(missing)[0])
         raise ValidationError(f"invalid `time` column {name!r}: row {row} has no time (NaT or None); every event needs one")
     return parsed.dt.as_unit("ns").to_numpy().view(np.int64)
+
+
+def _parse_pandas_times(column: Any) -> Any:
+    """Parse times as ISO 8601, else in the one format pandas infers from the first entry."""
+    import pandas as pd
+
+    try:
+        parsed = pd.to_datetime(column, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        parsed = pd.to_datetime(column, utc=True)
+    return parsed.dt.tz_localize(None)
 
 
 def _polars_times(column: Any, name: str) -> np.ndarray:
