@@ -77,7 +77,8 @@ class NLExplainer:
         count = len(changes)
         noun = "transition" if count == 1 else "transitions"
         span = self._span(first.timestamp, last.timestamp)
-        start_value = initial if initial is not None else first.from_value
+        # A frame without the value before its first row starts from that row's value.
+        start_value = first.to_value if _is_missing(initial) else initial
         sentences = [f"{name} went from {self._fmt(start_value)} to {self._fmt(last.to_value)} over {count} {noun}{span}."]
 
         numeric = [c for c in changes if _is_number(c.to_value)]
@@ -339,6 +340,10 @@ def _typical_change(changes: list[_Change]) -> float | None:
         return None
     typical = statistics.median(sizes)
     return typical if typical > 0 else None
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _is_number(value: Any) -> bool:
