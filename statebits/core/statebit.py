@@ -32,6 +32,9 @@ _NAN_BYTES = encode(float("nan"))
 _new_transition = object.__new__
 _set_history = StateTransition._history.__set__  # type: ignore[attr-defined]
 _set_index = StateTransition._index.__set__  # type: ignore[attr-defined]
+#: Callables run with each new Statebit at the end of its construction, such
+#: as tenant scoping; a hook that raises aborts the construction.
+CREATION_HOOKS: list[Callable[["Statebit"], None]] = []
 _BATCH_KEYS = frozenset({"new_value", "reason", "confidence", "tags", "metadata", "timestamp", "caused_by"})
 
 
@@ -78,6 +81,8 @@ class Statebit:
         self._fork_count = 0
         # A store attaches itself here; see attach_sink().
         self._sink: Any = None
+        for hook in CREATION_HOOKS:
+            hook(self)
 
     # -- basic properties -----------------------------------------------------
 
