@@ -537,6 +537,27 @@ class StoreSuite:
         assert loaded_parent.value == 95
         assert store.load("plan").value == 95
 
+    def test_merge_stays_recorded_after_reload(self, store, other):
+        parent = store.open("plan", 100)
+        fork = parent.fork("alternative", branch="alt")
+        fork.transition(95, "cut")
+        store.save(fork)
+        parent.merge(fork)
+
+        reloaded = other.load("plan")
+
+        assert reloaded.merge(other.load("plan", branch="alt")) is None
+        assert len(reloaded.history) == 1
+
+    def test_mutating_loaded_value_leaves_store_unchanged(self, store, other):
+        store.open("items", []).transition(["a"], "first item")
+
+        loaded = other.load("items")
+        loaded.value.append("changed in place")
+
+        assert store.load("items").value == ["a"]
+        assert store.verify()["items"].ok
+
     def test_fork_of_unsaved_parent_is_stored_whole(self, store, other):
         parent = Statebit("plan", 1)
         parent.transition(2, "step")

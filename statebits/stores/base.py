@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from statebits.collection import StatebitsCollection
-from statebits.core.canonical import snapshot
+from statebits.core.canonical import freeze_mapping, snapshot
 from statebits.core.errors import ConcurrencyError, IntegrityError, StoreError, ValidationError, invalid_parameter
-from statebits.core.history import History, IntegrityReport, genesis_checksum
+from statebits.core.history import History, IntegrityReport, extend_history, genesis_checksum
 from statebits.core.serialize import restore_statebit
 from statebits.core.statebit import Statebit
 from statebits.core.transition import CauseRef
@@ -203,9 +204,12 @@ def find_invalid_record(columns: HistoryColumns) -> tuple[int, str] | None:
             position = next(i for i, item in enumerate(column) if type(item) is not int)
             problems.append((position, f"{name} {column[position]!r} is not an integer"))
             continue
-        if count < 2:
+        try:
+            times = np.asarray(column, dtype=np.int64)
+        except OverflowError:
+            position = next(i for i, item in enumerate(column) if not -(2**63) <= item < 2**63)
+            problems.append((position, f"{name} {column[position]!r} is outside the int64 range"))
             continue
-        times = np.asarray(column, dtype=np.int64)
         backwards = np.flatnonzero(np.diff(times) < 0)
         if backwards.size:
             position = int(backwards[0]) + 1
@@ -591,25 +595,50 @@ class Store(abc.ABC):
         return self._build(stored, columns, columns.checksums)
 
     def _build(self, stored: StoredStatebit, columns: HistoryColumns, checksums: bytes | None) -> Statebit:
-        return restore_statebit(
+        """Build a statebit from columns that passed :func:`find_invalid_record`.
+
+        With ``checksums`` the chain is verified while it is built, and the
+        first mismatch raises IntegrityError. The columns are appended with
+        ``extend_history`` because restore_statebit would repeat the
+        validation in a Python loop per record.
+        """
+        statebit = restore_statebit(
             Statebit,
             identity=stored.identity,
             initial_value=stored.initial_value,
             created_at_ns=stored.created_at_ns,
-            values=columns.values,  # type: ignore[arg-type]
-            reasons=columns.reasons,  # type: ignore[arg-type]
-            confidences=columns.confidences,  # type: ignore[arg-type]
-            timestamps=columns.timestamps,  # type: ignore[arg-type]
-            recorded=columns.recorded,  # type: ignore[arg-type]
-            tags=columns.tags,  # type: ignore[arg-type]
-            metadata=columns.metadata,
-            causes=columns.causes,
-            checksums=checksums,
+            values=[],
+            reasons=[],
+            confidences=[],
+            timestamps=[],
+            recorded=[],
             lineage=stored.lineage,
             branch=stored.branch,
             fork_point=stored.fork_point,
             fork_reason=stored.fork_reason,
         )
+        values = columns.values
+        if isinstance(values, list) and values and set(map(type, values)) == {float}:
+            values = array("d", values)  # the fast path of extend_history for float histories
+        metadata = {position: freeze_mapping(meta) for position, meta in columns.metadata.items()}
+        extend_history(
+            statebit.history,
+            values,
+            columns.reasons,
+            columns.confidences,
+            columns.timestamps,
+            columns.recorded,
+            columns.tags,
+            metadata,
+            columns.causes,
+            expected=checksums,
+        )
+        # restore_statebit does this for the metadata it is given: merges
+        # recorded before the reload stay merged.
+        for meta in metadata.values():
+            if meta is not None and "merged_head" in meta:
+                statebit._merged_heads.add(meta["merged_head"])
+        return statebit
 
     def _check_genesis(self, stored: StoredStatebit) -> None:
         expected = genesis_checksum(stored.identity, stored.initial_value)

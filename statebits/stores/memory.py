@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from statebits.core.canonical import freeze_mapping, snapshot
+from statebits.core.canonical import snapshot
 from statebits.stores.base import HistoryColumns, Store, StoreConflictError, StoredStatebit
 
 __all__ = ["MemoryStore"]
@@ -140,12 +140,12 @@ class MemoryStore(Store):
         causes = {}
         for position, record in enumerate(records):
             if record.metadata is not None:
-                metadata[position] = freeze_mapping(record.metadata)
+                metadata[position] = record.metadata
             if record.causes:
                 causes[position] = record.causes
         tags = [record.tags for record in records]
         return HistoryColumns(
-            values=[record.value for record in records],
+            values=[snapshot(record.value) for record in records],  # the caller may mutate what it loads
             reasons=[record.reason for record in records],
             confidences=[record.confidence for record in records],
             timestamps=[record.timestamp for record in records],
