@@ -1190,11 +1190,11 @@ def anomaly_chart(
         .encode(y="level:Q")
     )
 
-    total_flagged = int((scores > threshold).sum())
-    notes = [f"{total_flagged:,} of {len(frame):,} transitions flagged at threshold {threshold:.3g} (score column '{score_column}')", shown.note]
     if title is None:
         identities = frame["identity"].astype(str).unique()
         title = f"anomalies of {identities[0]}" if len(identities) == 1 else "anomalies"
+    # The subtitle names no threshold or count, so it stays true while a slider moves the threshold.
+    notes = [f"red: score in column '{score_column}' above the threshold (dashed line)", shown.note]
     top = alt.layer(value_line, value_points, width=width, height=200)
     bottom = alt.layer(score_line, score_points, rule, width=width, height=120)
     return alt.vconcat(top, bottom, data=records, title=_title(title, notes)).add_params(limit)

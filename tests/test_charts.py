@@ -464,8 +464,8 @@ def test_anomaly_chart_threshold_param(taxi):
     spec = charts.anomaly_chart(scored, threshold=4.0).to_dict(validate=True)
 
     assert spec["params"] == [{"name": "threshold", "value": 4.0}]
-    flagged = int((scored["anomaly_score"] > 4.0).sum())
-    assert spec["title"]["subtitle"][0].startswith(f"{flagged:,} of 10,320 transitions flagged at threshold 4")
+    assert spec["title"]["subtitle"][0] == "red: score in column 'anomaly_score' above the threshold (dashed line)"
+    assert "datum.score > threshold" in json.dumps(spec)
     assert shipped_rows(spec) <= charts.DEFAULT_MAX_POINTS + 1
 
 

@@ -29,6 +29,12 @@ FALLBACK_FORMATS = ("svg", "png", None)
 FALLBACK_MAX_POINTS = 600
 
 
+#: vega-embed options of every widget chart. SVG output keeps each mark in the
+#: page's DOM (charts hold at most a few thousand marks), and the action menu
+#: offers only the image export, because its editor link opens an external site.
+EMBED_OPTIONS = {"renderer": "svg", "actions": {"export": True, "source": False, "compiled": False, "editor": False}}
+
+
 class OfflineJupyterChart(alt.JupyterChart):
     """A JupyterChart whose JavaScript is bundled by vl-convert instead of fetched from a CDN.
 
@@ -41,7 +47,7 @@ class OfflineJupyterChart(alt.JupyterChart):
         """Build the widget for ``chart``, bundling the JavaScript on the first call of the process."""
         if not cls.__dict__.get("_is_offline", False):
             cls.enable_offline()
-        return cls(chart)
+        return cls(chart, embed_options=EMBED_OPTIONS)
 
 
 def watch_selection(view: alt.JupyterChart, name: str, callback: Callable[[Any], None]) -> None:

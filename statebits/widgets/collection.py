@@ -75,7 +75,7 @@ class CollectionWidget(StatebitsWidget):
             value=None,
             rows=min(10, max(len(self._summary), 2)),
             description="identity",
-            layout=ipywidgets.Layout(width="320px"),
+            layout=ipywidgets.Layout(width="420px"),
         )
         self._view = OfflineJupyterChart.create(collection_chart(self._frame, **self._options))
         self._status = ipywidgets.HTML()
