@@ -31,9 +31,10 @@ META_KEY = "statebits"
 class MemberInfo:
     """Attributes of one statebit read back from frame metadata."""
 
-    __slots__ = ("key", "identity", "branch", "initial_value", "created_at_ns", "lineage", "fork_point", "fork_reason", "frozen", "transitions")
+    __slots__ = ("position", "key", "identity", "branch", "initial_value", "created_at_ns", "lineage", "fork_point", "fork_reason", "frozen", "transitions")
 
-    def __init__(self, data: Mapping[str, Any], allow_pickle: bool) -> None:
+    def __init__(self, data: Mapping[str, Any], allow_pickle: bool, position: int = 0) -> None:
+        self.position = position  # order of the statebit in the stored list
         try:
             self.identity = str(data["identity"])
             self.branch = str(data.get("branch") or "main")
@@ -84,4 +85,4 @@ def parse_meta(text: str | bytes | None, allow_pickle: bool = False) -> tuple[st
         return None
     if not isinstance(data, dict) or data.get("format") != FRAME_FORMAT or not isinstance(data.get("members"), list):
         return None
-    return data.get("name"), [MemberInfo(item, allow_pickle) for item in data["members"]]
+    return data.get("name"), [MemberInfo(item, allow_pickle, position) for position, item in enumerate(data["members"])]

@@ -121,22 +121,29 @@ def restore_frame(frame: Any, *, allow_pickle: bool = False) -> tuple[str | None
     reader = reader_for(frame)
     name, members, empty = _plan(reader, allow_pickle)
     columns = _Columns(reader, allow_pickle)
-    statebits = [_restore_member(columns, member, allow_pickle) for member in members]
-    statebits.extend(_restore_empty(info) for info in empty)
-    return name, statebits
+    # Statebits come back in their stored order when attributes are attached, else in frame order.
+    restored = []
+    for member in members:
+        key = (member.info.position, 0) if member.info is not None else (math.inf, int(member.positions.min()))
+        restored.append((key, _restore_member(columns, member, allow_pickle)))
+    restored.extend(((info.position, 0), _restore_empty(info)) for info in empty)
+    restored.sort(key=lambda item: item[0])
+    return name, [sb for _, sb in restored]
 
 
 def verify_frame(frame: Any, *, allow_pickle: bool = False) -> FrameReport:
     """Verify every member of ``frame`` and report the ones that do not verify."""
     reader = reader_for(frame)
     report = FrameReport(rows=reader.count)
+    if reader.count == 0:
+        return report  # no rows, nothing that could fail to verify
     try:
         _, members, _ = _plan(reader, allow_pickle)
+        columns = _Columns(reader, allow_pickle)
     except ValidationError as exc:
         report.problems.append(Problem("*", "*", None, str(exc)))
         return report
     report.members = len(members)
-    columns = _Columns(reader, allow_pickle)
     for member in members:
         try:
             _restore_member(columns, member, allow_pickle)

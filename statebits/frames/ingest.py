@@ -28,8 +28,8 @@ from statebits.core.statebit import Statebit
 __all__ = ["from_events"]
 
 _DUPLICATES = ("raise", "keep", "drop")
-# An ISO 8601 time that ends with a UTC offset or "Z" is aware; one without is naive.
-_AWARE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
+# A time of day followed by a UTC offset or "Z" makes a time string aware.
+_AWARE = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)\s*$"
 
 
 def from_events(
@@ -137,7 +137,8 @@ def from_events(
     confidences = _confidences(table, confidence)
     tag_cells = _tags(table, tags)
     metadata_cells = _metadata(table, metadata)
-    Statebit(labels[0], initial_value)  # rejects an invalid identity or initial value before any work
+    # Rejects an invalid identity or initial value before any work; created_at=0 leaves the clock unread.
+    Statebit(labels[0], initial_value, created_at=0)
 
     order = _order(codes, times)
     keep = _duplicate_filter(order, codes, times, values, reasons, duplicates)
@@ -432,7 +433,7 @@ def _confidences(table: _Table, confidence: Any) -> float | np.ndarray:
     if len(bad):
         row = int(bad[0])
         raise ValidationError(
-            f"invalid confidence {values[row]!r} at row {row} of column {confidence!r}: expected a number from 0.0 to 1.0"
+            f"invalid confidence {float(values[row])!r} at row {row} of column {confidence!r}: expected a number from 0.0 to 1.0"
         )
     return values
 
