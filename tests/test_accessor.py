@@ -1,4 +1,4 @@
-"""The ``.sb`` accessor: registration, schema check, and the same answers on pandas and Polars."""
+"""The ``.sb`` accessor: registration, schema check, and equal results on pandas and Polars."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_accessor_error_names_missing_columns():
 
 
 def test_polars_error_names_missing_columns():
-    # Polars answers a failed attribute lookup with its own generic
+    # Polars replaces a failed attribute lookup's error with its own generic
     # AttributeError, so the message is checked on the namespace itself.
     assert not hasattr(pl.DataFrame({"x": [1]}), "sb")
     with pytest.raises(AttributeError, match="missing: \\['identity'"):
@@ -145,7 +145,7 @@ def test_import_statebits_imports_no_frame_library():
     assert output.stdout.strip() == "[]"
 
 
-# -- verbs: same answers on both backends ---------------------------------------------------------------
+# -- verbs: equal results on both backends ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

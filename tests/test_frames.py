@@ -147,7 +147,7 @@ def test_none_initial_value_is_missing_entry(fixed_clock):
     assert sb.to_polars()["from_value"].to_list() == [None, 1]
 
 
-def test_initial_value_of_other_type_makes_mixed_from_value(fixed_clock):
+def test_other_initial_type_mixes_from_value(fixed_clock):
     sb = Statebit("balance", 1000)
     sb.transition(1500.5, "deposit")
     frame = sb.to_pandas()
@@ -325,7 +325,7 @@ def test_from_frame_rejects_missing_columns(account):
 
 def test_statebit_from_frame_rejects_several(account, mixed):
     frame = StatebitsCollection("c", [account, mixed]).to_pandas()
-    with pytest.raises(ValidationError, match="holds 2 statebits"):
+    with pytest.raises(ValidationError, match="contains 2 statebits"):
         Statebit.from_frame(frame)
 
 

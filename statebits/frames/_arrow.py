@@ -141,8 +141,8 @@ def json_values(kind: str, values: Any) -> pa.Array:
     """Return values as tagged JSON text, which :func:`from_jsonable` reads back exactly.
 
     Numeric kinds are formatted by Arrow's cast, which writes the shortest
-    text that parses back to the same float; floats without a fraction or
-    exponent get ".0" so they do not read back as ints.
+    text that parses back to the same float. Floats without a fraction or
+    exponent get ".0", so they do not read back as ints.
     """
     if kind in ("float", "int", "bool"):
         array = pa.array(values)

@@ -128,7 +128,7 @@ class PandasAccessor:
 
         Before an identity's first transition this is its initial value
         (the first from_value). Rows are grouped by identity, so filter a
-        frame that holds forks by branch first.
+        frame that contains forks by branch first.
 
         Returns
         -------
@@ -144,7 +144,7 @@ class PandasAccessor:
         if identity is None:
             return result
         if identity not in result.index:
-            raise ValidationError(f"identity {identity!r} not found in the frame; it holds {list(result.index)[:10]}")
+            raise ValidationError(f"identity {identity!r} not found in the frame; it contains {list(result.index)[:10]}")
         return result[identity]
 
     def summary(self) -> pd.DataFrame:

@@ -142,7 +142,7 @@ class PolarsNamespace:
             return result
         found = result.filter(pl.col("identity") == identity)
         if found.height == 0:
-            raise ValidationError(f"identity {identity!r} not found in the frame; it holds {result['identity'].to_list()[:10]}")
+            raise ValidationError(f"identity {identity!r} not found in the frame; it contains {result['identity'].to_list()[:10]}")
         return found["value"][0]
 
     def summary(self) -> pl.DataFrame:

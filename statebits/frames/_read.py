@@ -2,8 +2,8 @@
 
 Scalar columns (identity, step, times, reason, confidence, checksum, branch)
 go through Arrow, which reads pandas and Polars columns without copying in
-the common cases. Value, tag, metadata and cause columns are read by the
-backend that holds them, because their cells may be Python objects.
+the common cases. Value, tag, metadata and cause columns are read with the
+frame's own library, because their cells may be Python objects.
 """
 
 from __future__ import annotations
@@ -310,8 +310,13 @@ def _polars_values(series: Any) -> ValueColumn:
     dtype = series.dtype
     if dtype.is_float() or dtype.is_integer() or dtype == pl.Boolean:
         missing = series.is_null().to_numpy()
-        target = np.float64 if dtype.is_float() else (np.bool_ if dtype == pl.Boolean else np.int64)
-        data = series.fill_null(False if dtype == pl.Boolean else 0).to_numpy().astype(target, copy=False)
+        if dtype.is_float():
+            target, filler = np.float64, 0
+        elif dtype == pl.Boolean:
+            target, filler = np.bool_, False
+        else:
+            target, filler = np.int64, 0
+        data = series.fill_null(filler).to_numpy().astype(target, copy=False)
         if dtype.is_float() and missing.any():
             data = data.copy()
         return ValueColumn(data, missing if missing.any() else None, False)
@@ -326,8 +331,13 @@ def _arrow_values(array: pa.Array, encoded: bool) -> ValueColumn:
     kind = array.type
     missing = array.is_null().to_numpy(zero_copy_only=False) if array.null_count else None
     if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
-        target = np.float64 if pa.types.is_floating(kind) else (np.bool_ if pa.types.is_boolean(kind) else np.int64)
-        filled = array.fill_null(False if pa.types.is_boolean(kind) else 0) if array.null_count else array
+        if pa.types.is_floating(kind):
+            target, filler = np.float64, 0
+        elif pa.types.is_boolean(kind):
+            target, filler = np.bool_, False
+        else:
+            target, filler = np.int64, 0
+        filled = array.fill_null(filler) if array.null_count else array
         return ValueColumn(filled.to_numpy(zero_copy_only=False).astype(target, copy=False), missing, False)
     return ValueColumn(_object_array(array.to_pylist()), missing, encoded)
 

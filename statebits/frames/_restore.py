@@ -4,9 +4,8 @@ A frame is split into members: the rows of one identity, ordered by step.
 When one identity has several members (a statebit and its forks), each
 member's rows must stay together in step order, as the views write them.
 Each member is rebuilt with :func:`restore_statebit`, which recomputes the
-hash chain from the genesis record and raises at the first mismatch; the
-``from_value`` column is then checked against the previous row's
-``to_value``.
+hash chain from the genesis record and raises at the first mismatch. Then
+each ``from_value`` is checked against the previous row's ``to_value``.
 """
 
 from __future__ import annotations
@@ -265,8 +264,8 @@ def _restore_member(columns: _Columns, member: _Member, allow_pickle: bool) -> S
         sb = _rebuild(columns, member, to_values, from_values)
     except IntegrityError as error:
         # Values written as JSON text lose their marker when a frame passes
-        # through a library that drops field metadata; the checksums tell
-        # whether decoding the text gives the recorded values.
+        # through a library that drops field metadata. Decoding is kept only
+        # when the recomputed checksums then match.
         if columns.to_value.encoded or not _all_json_like(to_values):
             raise
         try:
@@ -355,7 +354,8 @@ def _initial_candidates(first: Any) -> list[Any]:
     """Return the initial values a first from_value can stand for.
 
     A typed column writes a None initial value as a missing entry, which
-    pandas shows as NaN; the genesis checksum tells which one was recorded.
+    pandas shows as NaN. The first checksum depends on the initial value, so
+    only the recorded candidate verifies.
     """
     if not _is_missing(first):
         return [first]
@@ -401,20 +401,20 @@ def _checksums(column: "pa.Array", positions: np.ndarray, identity: str) -> byte
 
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type) or pa.types.is_string_view(column.type)):
         raise ValidationError(f"invalid checksum column for {identity!r}: expected hex strings, got {column.type}")
-    taken = column.take(pa.array(positions)).cast(pa.large_string())
-    lengths = pc.binary_length(taken).fill_null(0).to_numpy(zero_copy_only=False)
+    selected = column.take(pa.array(positions)).cast(pa.large_string())
+    lengths = pc.binary_length(selected).fill_null(0).to_numpy(zero_copy_only=False)
     wrong = np.flatnonzero(lengths != 64)
     if len(wrong):
         step = int(wrong[0])
         raise ValidationError(
-            f"invalid checksum {taken[step].as_py()!r} at step {step + 1} of {identity!r}: expected 64 hex digits"
+            f"invalid checksum {selected[step].as_py()!r} at step {step + 1} of {identity!r}: expected 64 hex digits"
         )
-    offsets = np.frombuffer(taken.buffers()[1], dtype=np.int64)[taken.offset : taken.offset + len(taken) + 1]
-    digits = memoryview(taken.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
+    offsets = np.frombuffer(selected.buffers()[1], dtype=np.int64)[selected.offset : selected.offset + len(selected) + 1]
+    digits = memoryview(selected.buffers()[2])[int(offsets[0]) : int(offsets[-1])]
     try:
         return binascii.unhexlify(digits)
     except (binascii.Error, ValueError):
-        step = next(index for index, text in enumerate(taken.to_pylist()) if not _is_hex(text))
+        step = next(index for index, text in enumerate(selected.to_pylist()) if not _is_hex(text))
         raise ValidationError(f"invalid checksum at step {step + 1} of {identity!r}: expected hex digits") from None
 
 

@@ -1,10 +1,10 @@
 """Registration of the ``.sb`` accessor on pandas and Polars DataFrames.
 
 ``import statebits`` calls :func:`register_accessors`. A library that is
-already imported gets the accessor at once; one that is not is watched and
-gets it right after its own import finishes, so ``import statebits`` does not
-pay for importing pandas and Polars. Either way, every DataFrame a program
-can create has ``.sb``.
+already imported gets the accessor at once. Otherwise an import hook adds it
+right after the library's own import finishes, so ``import statebits`` does
+not pay for importing pandas and Polars. Either way, every DataFrame a
+program can create has ``.sb``.
 
 Registration never replaces an ``sb`` attribute that statebits did not
 define: it warns and leaves the attribute alone. Registering twice, as on a
@@ -89,8 +89,8 @@ def _taken(cls: type, label: str) -> bool:
 class _ImportWatcher(importlib.abc.MetaPathFinder):
     """A meta path finder that runs callbacks after a watched top-level module is imported.
 
-    It finds nothing itself: it asks the other finders for the spec and wraps
-    the loader, so the module is loaded exactly as without the watcher.
+    It finds no module itself. It takes the spec from the other finders and
+    wraps the loader, so the module is loaded exactly as without the watcher.
     """
 
     def __init__(self) -> None:
@@ -136,7 +136,7 @@ class _CallbackLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
-        # The module sees its real loader, as if it had not been watched.
+        # Restore the real loader on the module, as if it had not been watched.
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader

@@ -21,10 +21,10 @@ Value columns keep a typed column when every value has one Python type:
 float -> float64, int -> int64, bool -> bool, str -> string. Other values
 are "mixed": Python objects in pandas (object) and Polars (Object), tagged
 JSON text in Arrow, marked by the field metadata ``statebits.encoding: json``.
-``from_value`` of step 1 is the initial value. When the initial value is
-None it is a missing entry of the typed column (NaN in pandas float64, null
-in Polars and Arrow); when it has another type than the values,
-``from_value`` is a mixed column.
+``from_value`` of step 1 is the initial value. An initial value of None is a
+missing entry of the typed column (NaN in pandas float64, null in Polars and
+Arrow). An initial value of another type than the values makes
+``from_value`` a mixed column.
 
 Views are cached in the history until its next append and returned as
 copies (pandas), clones (Polars) or immutable tables (Arrow), so changing a
@@ -142,7 +142,7 @@ def statebit_from_frame(frame: Any, *, allow_pickle: bool = False) -> "Statebit"
         from statebits.core.errors import ValidationError
 
         raise ValidationError(
-            f"the frame holds {len(statebits)} statebits {keys[:5]}; "
+            f"the frame contains {len(statebits)} statebits {keys[:5]}; "
             "use StatebitsCollection.from_frame to rebuild several"
         )
     return statebits[0]

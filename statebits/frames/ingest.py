@@ -2,8 +2,8 @@
 
 Columns are validated and converted with numpy, pandas or Polars kernels;
 the only per-row Python work left is the hashing in
-:func:`statebits.core.history.extend_history` (and, where a column holds
-Python objects, reading them).
+:func:`statebits.core.history.extend_history`, and reading columns whose
+cells are Python objects.
 """
 
 from __future__ import annotations
@@ -100,10 +100,11 @@ def from_events(
     Raises
     ------
     ValidationError
-        For a missing column (the message lists the columns present), an
-        unparseable or missing time, mixed naive and aware times, a missing
-        or empty reason, a confidence that is NaN or outside 0-1, invalid
-        tags or metadata, and duplicate rows with ``duplicates="raise"``.
+        For a missing column, where the message lists the columns present.
+        Also for an unparseable or missing time, mixed naive and aware times,
+        a missing or empty reason, a confidence that is NaN or outside 0-1,
+        invalid tags or metadata, and duplicate rows with
+        ``duplicates="raise"``.
 
     Examples
     --------
@@ -272,7 +273,7 @@ def _pandas_times(column: Any, name: str) -> np.ndarray:
         parsed = column
     elif isinstance(dtype, np.dtype) and dtype.kind in "iuf" or dtype == bool:
         raise ValidationError(
-            f"invalid `time` column {name!r}: it holds numbers ({dtype}), which are ambiguous as times; "
+            f"invalid `time` column {name!r}: it contains numbers ({dtype}), which are ambiguous as times; "
             f"convert it first, for example with pandas.to_datetime(df[{name!r}], unit='s')"
         )
     else:

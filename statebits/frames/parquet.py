@@ -1,6 +1,6 @@
 """Parquet export and import of statebits, with value types and checksums kept.
 
-The file holds the Arrow view of :mod:`statebits.frames.convert`: typed value
+The file contains the Arrow view of :mod:`statebits.frames.convert`: typed value
 columns stay typed, mixed values are tagged JSON text, and the statebits'
 own attributes (initial value, creation time, lineage, fork point, frozen
 flag, collection name) travel in the schema metadata. Reading rebuilds every
