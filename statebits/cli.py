@@ -314,7 +314,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         collection = _demo_collection(info, events)
 
     title = args.title or f"statebits demo: {info.name}"
-    status = _write_report(collection, args, title=title, source=f"bundled dataset {info.name} ({info.source})", summary=False)
+    source = f"bundled dataset {info.name}: {info.source}; licence: {info.licence}"
+    status = _write_report(collection, args, title=title, source=source, summary=False)
     if not args.quiet:
         reports = list(collection.integrity_reports().values())
         first, last = events["timestamp"].min(), events["timestamp"].max()

@@ -99,6 +99,7 @@ def test_verify_store_ok(weather_store):
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_report_from_store(weather_store):
     output = weather_store.parent / "store-report.html"
 
@@ -115,6 +116,7 @@ def test_report_from_store(weather_store):
     assert_offline(page)
 
 
+@pytest.mark.slow
 def test_report_from_csv_columns(weather_csv):
     output = weather_csv.parent / "csv-report.html"
 
@@ -273,6 +275,7 @@ def tamper_value(store: Path, identity: str, step: int) -> None:
         assert updated.rowcount == 1, "the SQLite schema changed: expected tables transitions(step, value) and statebits(identity)"
 
 
+@pytest.mark.slow
 def test_demo_writes_report_in_cwd(tmp_path):
     result = run("demo", cwd=tmp_path)
 
@@ -287,6 +290,7 @@ def test_demo_writes_report_in_cwd(tmp_path):
     assert "1 of 1 chain verified" in result.stdout
 
 
+@pytest.mark.slow
 def test_demo_output_option_and_quiet(tmp_path):
     result = run("demo", "--dataset", "nile", "-o", "nile.html", "--quiet", cwd=tmp_path)
 

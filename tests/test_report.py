@@ -182,6 +182,13 @@ def test_report_nominal_values_list_latest():
     assert "<svg" in page
 
 
+def test_report_single_chain_wording():
+    page = render_report(event_history("nile"), max_timelines=0)
+
+    assert "The chain verified" in page
+    assert "1 chain, 100 transitions" in page
+
+
 def test_report_frame_without_checksum_not_verified():
     frame = datasets.load("nile").rename(columns={"value": "to_value"})
 
@@ -215,7 +222,7 @@ def test_report_shows_tampered_frame():
 
     page = render_report(frame, max_timelines=0)
 
-    assert "1 of 1 chains failed verification" in page
+    assert "1 of 1 chain failed verification" in page
     assert "checksum mismatch at step 30" in page
 
 

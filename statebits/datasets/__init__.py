@@ -14,7 +14,26 @@ Examples
 (10320, 3)
 """
 
-from statebits.datasets._catalog import DatasetInfo
-from statebits.datasets._load import anomaly_windows, catalog, data_path, describe, load, names
+from typing import Any
+
+from statebits.datasets._catalog import DatasetInfo, describe, names
 
 __all__ = ["DatasetInfo", "anomaly_windows", "catalog", "data_path", "describe", "load", "names"]
+
+# Functions that need pandas are imported on first use, so that listing the
+# datasets (as `statebits --help` does) does not import pandas.
+_LAZY = {"anomaly_windows", "catalog", "data_path", "load"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'statebits.datasets' has no attribute {name!r}")
+    from statebits.datasets import _load
+
+    value = getattr(_load, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)

@@ -7,9 +7,12 @@ or resampled.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
-__all__ = ["DatasetInfo", "CATALOG", "NAB_SOURCE", "NAB_LICENCE"]
+from statebits.core.errors import ValidationError
+
+__all__ = ["DatasetInfo", "CATALOG", "NAB_SOURCE", "NAB_LICENCE", "names", "describe"]
 
 NAB_SOURCE = (
     "Numenta Anomaly Benchmark (NAB), commit ea702d7 (2024-12-03); "
@@ -207,3 +210,37 @@ _ENTRIES = (
 
 #: Datasets by name, in alphabetical order.
 CATALOG: dict[str, DatasetInfo] = {entry.name: entry for entry in sorted(_ENTRIES, key=lambda entry: entry.name)}
+
+
+def names() -> list[str]:
+    """Return the names of the bundled datasets, in alphabetical order.
+
+    Examples
+    --------
+    >>> from statebits import datasets
+    >>> "nyc_taxi" in datasets.names()
+    True
+    """
+    return list(CATALOG)
+
+
+def describe(name: str) -> DatasetInfo:
+    """Return the source, licence, size and units of one dataset.
+
+    Raises
+    ------
+    ValidationError
+        If ``name`` is not a bundled dataset; the message lists the names.
+
+    Examples
+    --------
+    >>> from statebits import datasets
+    >>> datasets.describe("nile").rows
+    100
+    """
+    info = CATALOG.get(name) if isinstance(name, str) else None
+    if info is None:
+        close = difflib.get_close_matches(str(name), CATALOG, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValidationError(f"unknown dataset {name!r}: expected one of {', '.join(CATALOG)}{hint}")
+    return info

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable
 from importlib import resources
@@ -12,39 +11,11 @@ import pandas as pd
 
 from statebits.core.errors import ValidationError, invalid_parameter
 from statebits.datasets._catalog import CATALOG, DatasetInfo
+from statebits.datasets._catalog import describe as _info
 
-__all__ = ["names", "describe", "catalog", "load", "anomaly_windows", "data_path"]
+__all__ = ["catalog", "load", "anomaly_windows", "data_path"]
 
 _TIME = "datetime64[ns, UTC]"
-
-
-def names() -> list[str]:
-    """Return the names of the bundled datasets, in alphabetical order.
-
-    Examples
-    --------
-    >>> from statebits import datasets
-    >>> "nyc_taxi" in datasets.names()
-    True
-    """
-    return list(CATALOG)
-
-
-def describe(name: str) -> DatasetInfo:
-    """Return the source, licence, size and units of one dataset.
-
-    Raises
-    ------
-    ValidationError
-        If ``name`` is not a bundled dataset; the message lists the names.
-
-    Examples
-    --------
-    >>> from statebits import datasets
-    >>> datasets.describe("nile").rows
-    100
-    """
-    return _info(name)
 
 
 def catalog() -> pd.DataFrame:
@@ -172,15 +143,6 @@ def anomaly_windows(name: str) -> pd.DataFrame:
 
 
 # -- helpers ------------------------------------------------------------------
-
-
-def _info(name: str) -> DatasetInfo:
-    info = CATALOG.get(name) if isinstance(name, str) else None
-    if info is None:
-        close = difflib.get_close_matches(str(name), CATALOG, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValidationError(f"unknown dataset {name!r}: expected one of {', '.join(CATALOG)}{hint}")
-    return info
 
 
 def _data_root() -> Any:

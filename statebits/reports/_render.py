@@ -119,8 +119,6 @@ def render_report(
 
     generated = format_time(report.generated_at.replace(microsecond=0), tz)
     subtitle = f"Generated {generated} by statebits {__version__}"
-    if source:
-        subtitle += f" from {source}"
     footer = (
         "This report is a single file: its charts are inline SVG and it loads nothing from the network. "
         "Times are UTC unless stated otherwise."

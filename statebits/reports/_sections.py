@@ -75,13 +75,13 @@ def integrity_section(report: ReportData) -> Section:
 
     if failed:
         lead = (
-            f'<p><span class="status-failed">{failed:,} of {len(report.integrity):,} chains failed verification.</span> '
+            f'<p><span class="status-failed">{failed:,} of {count(len(report.integrity), "chain")} failed verification.</span> '
             "A failed chain means a transition at or before the step shown was changed after it was recorded.</p>"
         )
     else:
         lead = (
-            f'<p><span class="status-ok">All {len(report.integrity):,} chains verified</span> '
-            f"({checked:,} transitions): every SHA-256 checksum matches the recorded fields and the checksum before it.</p>"
+            f'<p><span class="status-ok">{_all(len(report.integrity), "chain")} verified</span> '
+            f"({count(checked, 'transition')}): every SHA-256 checksum matches the recorded fields and the checksum before it.</p>"
         )
     return Section("Integrity", lead + _limited_table(results, "chains"), anchor="integrity")
 
@@ -271,16 +271,25 @@ def previous_values(frame: pd.DataFrame) -> pd.Series:
     return ordered.groupby(["identity", "branch"], sort=False)["to_value"].shift().reindex(frame.index)
 
 
+def count(number: int, noun: str) -> str:
+    """Format a count with its noun, such as '1 chain' or '2,000 chains'."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
+
+
+def _all(number: int, noun: str) -> str:
+    return f"The {noun}" if number == 1 else f"All {number:,} {noun}s"
+
+
 def _integrity_status(report: ReportData) -> str:
     if report.integrity is None:
         return f'<span class="status-failed">not verified</span>: {escape(report.integrity_note)}'
     checked = sum(item.checked for item in report.integrity)
     failed = [item for item in report.integrity if not item.ok]
     if not failed:
-        return f'<span class="status-ok">verified</span>: {len(report.integrity):,} chains, {checked:,} transitions'
+        return f'<span class="status-ok">verified</span>: {count(len(report.integrity), "chain")}, {count(checked, "transition")}'
     first = failed[0]
     return (
-        f'<span class="status-failed">failed</span>: {len(failed):,} of {len(report.integrity):,} chains; '
+        f'<span class="status-failed">failed</span>: {len(failed):,} of {count(len(report.integrity), "chain")}; '
         f"{escape(first.identity)} first differs at step {escape(first.first_bad_step)}"
     )
 
