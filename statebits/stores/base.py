@@ -189,7 +189,7 @@ def find_invalid_record(columns: HistoryColumns) -> tuple[int, str] | None:
     problems: list[tuple[int, str]] = []
 
     confidences = columns.confidences
-    if count and set(map(type, confidences)) != {float}:
+    if count and not _holds_only(confidences, float, "d"):
         position = next(i for i, item in enumerate(confidences) if type(item) is not float)
         problems.append((position, f"confidence {confidences[position]!r} is not a float"))
     elif count:
@@ -200,7 +200,7 @@ def find_invalid_record(columns: HistoryColumns) -> tuple[int, str] | None:
             problems.append((position, f"confidence {confidences[position]!r} is outside 0.0 to 1.0"))
 
     for name, column in (("timestamp", columns.timestamps), ("recorded_at", columns.recorded)):
-        if count and set(map(type, column)) != {int}:
+        if count and not _holds_only(column, int, "q"):
             position = next(i for i, item in enumerate(column) if type(item) is not int)
             problems.append((position, f"{name} {column[position]!r} is not an integer"))
             continue
@@ -227,6 +227,13 @@ def find_invalid_record(columns: HistoryColumns) -> tuple[int, str] | None:
             problems.append((min(len(other), count), "the record has missing fields"))
 
     return min(problems, default=None)
+
+
+def _holds_only(column: Sequence[Any], kind: type, typecode: str) -> bool:
+    """Return whether every item of ``column`` has exactly the type ``kind``."""
+    if isinstance(column, array):
+        return column.typecode == typecode
+    return set(map(type, column)) == {kind}
 
 
 class _StoreSink:

@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from itertools import repeat
@@ -419,25 +420,23 @@ class SQLiteStore(Store):
 
     def _read(self, stored: StoredStatebit) -> HistoryColumns:
         parts = [self._read_segment(stored, *segment) for segment in _segments(stored)]
-        if len(parts) == 1:
-            timestamps, recorded, confidences, values, reason_ids, tagset_ids, checksums, encoded = parts[0]
-        else:
-            merged: list[list[Any]] = [[] for _ in range(7)]
-            encoded = []
-            for part in parts:
-                for column, items in zip(merged, part[:7]):
-                    column.extend(items)
-                encoded.extend(part[7])
-            timestamps, recorded, confidences, values, reason_ids, tagset_ids, checksums = merged
+        timestamps, recorded, confidences, values, reason_ids, tagset_ids, checksums, encoded = parts[0]
+        for part in parts[1:]:
+            timestamps, recorded, confidences, values, reason_ids, tagset_ids = (
+                _extend(column, more) for column, more in zip((timestamps, recorded, confidences, values, reason_ids, tagset_ids), part)
+            )
+            checksums += part[6]
+            encoded += part[7]
 
         key = stored.key
         metadata: dict[int, Any] = {}
         causes: dict[int, Any] = {}
+        decoded_values: dict[int, Any] = {}
         for step, codec, value, meta, cause in encoded:
             position = step - 1
             try:
                 if codec is not None:
-                    values[position] = decode_value(codec, value, self.allow_pickle)
+                    decoded_values[position] = decode_value(codec, value, self.allow_pickle)
                 if meta is not None:
                     decoded = decode_json(meta, self.allow_pickle)
                     if not isinstance(decoded, dict):
@@ -449,6 +448,11 @@ class SQLiteStore(Store):
                 raise ValidationError(f"{key}: cannot load step {step} from {self.path!r}: {exc}") from None
             except (ValueError, TypeError) as exc:
                 raise _bad_record(key, step, f"it cannot be decoded ({exc})") from None
+        if decoded_values:
+            if isinstance(values, array) and not all(type(item) is float for item in decoded_values.values()):
+                values = values.tolist()
+            for position, item in decoded_values.items():
+                values[position] = item
 
         return HistoryColumns(
             values=values,
@@ -459,11 +463,16 @@ class SQLiteStore(Store):
             tags=self._texts(key, "tagsets", "tags", tagset_ids, _decode_tags) if any(tagset_ids) else None,
             metadata=metadata,
             causes=causes,
-            checksums=_join_checksums(key, checksums),
+            checksums=bytes(checksums),
         )
 
     def _read_segment(self, stored: StoredStatebit, handle: int, low: int, high: int) -> tuple[Any, ...]:
-        """Read steps ``low`` to ``high`` of one stored statebit as columns, plus its encoded rows."""
+        """Read steps ``low`` to ``high`` of one stored statebit as columns, plus its encoded rows.
+
+        Numeric columns are collected in arrays, which the cyclic garbage
+        collector does not traverse. A cell of an unexpected type turns its
+        column into a list, so that validation can name the record.
+        """
         connection = self._connection
         count, last = connection.execute(_COUNT_ROWS, (handle, low, high)).fetchone()
         if count and last != low + count - 1:
@@ -475,13 +484,16 @@ class SQLiteStore(Store):
         if high != _LAST_STEP and count != high - low + 1:
             raise _bad_record(stored.key, low + count, "it is missing from the store, though a fork shares it")
 
+        columns: list[Any] = [array("q"), array("q"), array("d"), array("d"), array("q"), array("q")]
+        checksums = bytearray()
         cursor = connection.execute(_SELECT_ROWS, (handle, low, high))
-        columns: list[list[Any]] = [[] for _ in range(7)]
         while rows := cursor.fetchmany(_FETCH_ROWS):
-            for column, items in zip(columns, zip(*rows)):
-                column.extend(items)
+            parts = list(zip(*rows))
+            for index in range(6):
+                columns[index] = _extend(columns[index], parts[index])
+            checksums += _join_checksums(stored.key, parts[6], low + len(checksums) // 32)
         encoded = connection.execute(_SELECT_ENCODED, (handle, low, high)).fetchall()
-        return (*columns, encoded)
+        return (*columns, checksums, encoded)
 
     def _texts(self, key: str, table: str, column: str, ids: Sequence[int], from_text: Any) -> list[Any]:
         """Map side-table ids to their items, read fresh so that a changed side table is seen."""
@@ -562,8 +574,8 @@ def _decode_tags(text: str) -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _join_checksums(key: str, checksums: Sequence[Any]) -> bytes:
-    """Join the stored checksums, raising IntegrityError at the first that is not 32 bytes."""
+def _join_checksums(key: str, checksums: Sequence[Any], first_step: int) -> bytes:
+    """Join stored checksums, raising IntegrityError at the first one that is not 32 bytes."""
     try:
         joined = b"".join(checksums)
     except TypeError:
@@ -572,7 +584,26 @@ def _join_checksums(key: str, checksums: Sequence[Any]) -> bytes:
         # A short checksum next to a long one keeps the total; the chain check then fails at the short one.
         return joined
     position = next(i for i, item in enumerate(checksums) if type(item) is not bytes or len(item) != 32)
-    raise _bad_record(key, position + 1, "its checksum is not 32 bytes")
+    raise _bad_record(key, first_step + position, "its checksum is not 32 bytes")
+
+
+def _extend(column: Any, items: Sequence[Any]) -> Any:
+    """Extend an array or list with ``items``; an array that cannot hold them exactly becomes a list.
+
+    A float array would turn ints into floats, so it takes only floats.
+    """
+    if isinstance(column, array):
+        size = len(column)
+        try:
+            if column.typecode == "d" and set(map(type, items)) - {float}:
+                raise TypeError("not all items are floats")
+            column.extend(items)
+            return column
+        except TypeError:
+            del column[size:]  # array.extend keeps the items before the one it rejected
+            column = column.tolist()
+    column.extend(items)
+    return column
 
 
 def _bad_record(key: str, step: int, problem: str) -> IntegrityError:
