@@ -498,3 +498,29 @@ def test_values_in_frames_are_python_types(fixed_clock):
     assert type(rebuilt.value) is int
     assert rebuilt.history[0].timestamp == datetime(2024, 1, 1, 0, 0, 1, tzinfo=timezone.utc)
     assert rebuilt.value == np.int64(2**62)
+
+
+def test_views_consistent_during_appends(fixed_clock):
+    import threading
+
+    sb = Statebit("busy", 0.0)
+    for step in range(200):
+        sb.transition(float(step), "seed")
+    stop = threading.Event()
+
+    def append() -> None:
+        step = 0
+        while not stop.is_set() and step < 5000:
+            sb.transition(float(step), "append")
+            step += 1
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    try:
+        for _ in range(30):
+            frame = sb.to_pandas()
+            assert frame["step"].tolist() == list(range(1, len(frame) + 1))
+            assert frame["checksum"].iloc[-1] == sb.history[len(frame) - 1].checksum
+    finally:
+        stop.set()
+        writer.join()

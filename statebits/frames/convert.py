@@ -173,8 +173,10 @@ class _Part:
         from statebits.frames._arrow import common_arrays
 
         self.sb = sb
-        self.columns: HistoryColumns = history_columns(sb.history)
-        self.common = common_arrays(sb.history, self.columns)
+        # Under the statebit's lock, an append cannot land between reading the columns and caching them.
+        with sb._lock:
+            self.columns: HistoryColumns = history_columns(sb.history)
+            self.common = common_arrays(sb.history, self.columns)
 
     @property
     def from_kind(self) -> str:
