@@ -524,3 +524,15 @@ def test_views_consistent_during_appends(fixed_clock):
     finally:
         stop.set()
         writer.join()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_collection_views(backend):
+    frame = view(StatebitsCollection("nothing"), backend)
+    columns = frame.column_names if backend == "arrow" else list(frame.columns)
+    assert columns == list(COLUMNS)
+    assert len(frame) == 0
+    if backend != "polars":
+        rebuilt = StatebitsCollection.from_frame(frame, name=None)
+        assert rebuilt.name == "nothing"
+        assert len(rebuilt) == 0

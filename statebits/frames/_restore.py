@@ -173,7 +173,7 @@ def _plan(reader: FrameReader, allow_pickle: bool) -> tuple[str | None, list[_Me
     _attach_infos(members, infos)
     present = {member.key for member in members}
     empty = [info for info in infos if info.transitions == 0 and info.key not in present]
-    if not members and not empty:
+    if not members and meta is None:
         raise ValidationError("the frame has no rows and no statebits metadata; there is nothing to rebuild")
     return name, members, empty
 

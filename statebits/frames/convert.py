@@ -422,8 +422,10 @@ def _pandas_frame(statebits: list["Statebit"], name: str | None) -> "pd.DataFram
     to_kind, from_kind = _kinds(parts)
     identities, branches = _labels(parts)
 
-    def numbers(attribute: str) -> np.ndarray:
+    def numbers(attribute: str, dtype: Any) -> np.ndarray:
         arrays = [getattr(part.columns, attribute) for part in parts]
+        if not arrays:
+            return np.empty(0, dtype=dtype)
         # Always a new, writable array: the cached ones are read-only.
         return np.concatenate(arrays) if len(arrays) != 1 else arrays[0].copy()
 
@@ -432,12 +434,12 @@ def _pandas_frame(statebits: list["Statebit"], name: str | None) -> "pd.DataFram
     data = {
         "identity": _pandas_strings(identities),
         "step": steps,
-        "timestamp": pd.array(numbers("timestamp").view("M8[ns]"), dtype=time_dtype),
-        "recorded_at": pd.array(numbers("recorded").view("M8[ns]"), dtype=time_dtype),
+        "timestamp": pd.array(numbers("timestamp", np.int64).view("M8[ns]"), dtype=time_dtype),
+        "recorded_at": pd.array(numbers("recorded", np.int64).view("M8[ns]"), dtype=time_dtype),
         "from_value": _pandas_values(parts, from_kind, shift=True),
         "to_value": _pandas_values(parts, to_kind, shift=False),
         "reason": _pandas_strings(_common(parts, "reason")),
-        "confidence": numbers("confidence"),
+        "confidence": numbers("confidence", np.float64),
         "tags": pd.arrays.ArrowExtensionArray(_common(parts, "tags")),
         "metadata": _pandas_metadata(parts),
         "caused_by": pd.arrays.ArrowExtensionArray(_common(parts, "caused_by")),
