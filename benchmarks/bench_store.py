@@ -57,7 +57,10 @@ class Timing:
 
 
 def measure(timing: Timing, run: Callable[[], Any], prepare: Callable[[], Any] | None = None) -> Any:
-    """Run ``run`` once and add its wall and CPU time to ``timing``; ``prepare`` runs untimed first."""
+    """Run ``run`` once and add its wall and CPU time to ``timing``.
+
+    ``prepare`` runs first, untimed, and its result is passed to ``run``.
+    """
     argument = prepare() if prepare is not None else None
     wall, cpu = time.perf_counter(), time.process_time()
     result = run() if argument is None else run(argument)  # type: ignore[call-arg]
@@ -121,10 +124,10 @@ def append_singles(path: Path, count: int, synchronous: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--transitions", type=int, default=1_000_000, help="transitions appended and reloaded (default 1,000,000)")
-    parser.add_argument("--batch", type=int, default=10_000, help="transitions per batch_transition call (default 10,000)")
-    parser.add_argument("--singles", type=int, default=5_000, help="single appends timed with synchronous=FULL; four times as many with NORMAL")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported (default 3)")
+    parser.add_argument("--transitions", type=int, default=1_000_000, help="number of transitions appended and reloaded (default 1,000,000)")
+    parser.add_argument("--batch", type=int, default=10_000, help="number of transitions per batch_transition call (default 10,000)")
+    parser.add_argument("--singles", type=int, default=5_000, help="number of single appends timed with synchronous=FULL (default 5,000). Four times as many run with NORMAL.")
+    parser.add_argument("--repeat", type=int, default=3, help="number of runs per figure (default 3). The best run is reported.")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing docs/benchmarks.md")
     args = parser.parse_args()
     count, repeat = args.transitions, args.repeat

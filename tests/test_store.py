@@ -1,7 +1,7 @@
 """The store protocol, one suite run against every backend.
 
-StoreSuite holds the tests. Each backend subclasses it and implements
-``make_store``, ``connect_again`` and ``tamper``; a RedisStore test module
+StoreSuite contains the tests. Each backend subclasses it and implements
+``make_store``, ``connect_again`` and ``tamper``. A RedisStore test module
 can import StoreSuite and do the same.
 """
 
@@ -61,7 +61,7 @@ def assert_same_statebit(loaded: Statebit, original: Statebit) -> None:
     assert loaded.verify_integrity()
 
 
-# Values of every kind the JSON codec knows, for the round-trip property.
+# Values of every kind that the JSON codec encodes, for the round-trip property.
 _hashable = st.one_of(st.integers(), st.text(max_size=8), st.booleans(), st.none())
 _scalars = st.one_of(
     st.none(),
@@ -316,7 +316,7 @@ class StoreSuite:
         for stored, recorded in zip(loaded.history, sb.history):
             expected = type(recorded.to_value)
             if expected is bytearray and not isinstance(store, MemoryStore):
-                # The JSON codec has no bytearray form; both encode alike, so the checksum holds.
+                # The JSON codec has no bytearray form. Both types encode alike, so the checksum still matches.
                 expected = bytes
             assert type(stored.to_value) is expected
 

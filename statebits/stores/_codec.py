@@ -44,7 +44,7 @@ def encode_json(value: Any) -> str:
     NOTE: two gaps of to_jsonable show here. The parts of a complex number
     stay bare floats, so a non-finite part is written as NaN or Infinity,
     which Python's json module reads back but strict parsers reject. A
-    string inside a container that holds a surrogate pair comes back as one
+    string with a surrogate pair inside a container comes back as one
     character, so loading it fails the checksum.
     """
     return json.dumps(to_jsonable(value), separators=(",", ":"))

@@ -94,7 +94,7 @@ class HistoryColumns:
     """Transition records as columns, positions counted from 0.
 
     ``tags`` is None when no record has tags. ``metadata`` and ``causes``
-    are sparse, keyed by position. ``checksums`` holds 32 bytes per record.
+    are sparse, keyed by position. ``checksums`` has 32 bytes per record.
     """
 
     values: Sequence[Any]
@@ -237,7 +237,7 @@ def _holds_only(column: Sequence[Any], kind: type, typecode: str) -> bool:
 
 
 class _StoreSink:
-    """The sink that a store attaches to a statebit; see :meth:`Statebit.attach_sink`."""
+    """The sink that a store attaches to a statebit (see :meth:`Statebit.attach_sink`)."""
 
     __slots__ = ("store", "stored")
 
@@ -319,7 +319,7 @@ class Store(abc.ABC):
     def save(self, target: Statebit | StatebitsCollection, *, attach: bool = True) -> Statebit | StatebitsCollection:
         """Persist a statebit or every member of a collection in one transaction.
 
-        Records the store already holds are skipped, so saving again is cheap.
+        Records the store already contains are skipped, so saving again is cheap.
         A fork whose parent is already stored keeps only its own records and
         shares the parent's up to the fork point; otherwise its whole history
         is stored. A collection's name and members are recorded for
@@ -452,7 +452,7 @@ class Store(abc.ABC):
         ``new_store.save(old_store.load_collection(), attach=False)``.
         """
         raise StoreError(
-            f"cannot delete {identity!r}: {type(self).__name__} is append-only; to drop statebits, "
+            f"cannot delete {identity!r}: {type(self).__name__} is append-only. To drop statebits, "
             "save the ones to keep into a new store"
         )
 
@@ -501,9 +501,9 @@ class Store(abc.ABC):
         stored = self._find(identity, branch)
         if stored is None:
             keys = sorted(item.key for item in self._list())
-            shown = keys[:10] + (["..."] if len(keys) > 10 else [])
+            listed = keys[:10] + (["..."] if len(keys) > 10 else [])
             raise KeyNotFoundError(
-                f"no statebit {statebit_key(identity, branch)!r} in {self!r}; stored keys are {shown}"
+                f"no statebit {statebit_key(identity, branch)!r} in {self!r}; stored keys are {listed}"
             )
         return stored
 
@@ -525,7 +525,7 @@ class Store(abc.ABC):
         statebit.attach_sink(_StoreSink(self, stored))
 
     def _save_one(self, statebit: Statebit) -> StoredStatebit:
-        """Store the records of ``statebit`` that the store lacks; runs inside a transaction."""
+        """Store the records of ``statebit`` that the store lacks. Runs inside the caller's transaction."""
         history = statebit.history
         stored = self._find(statebit.identity, statebit.branch)
         if stored is None:
@@ -535,13 +535,13 @@ class Store(abc.ABC):
         else:
             if stored.genesis != history.genesis:
                 raise StoreConflictError(
-                    f"cannot save {statebit.key!r}: the store holds a statebit with initial value "
+                    f"cannot save {statebit.key!r}: the store contains a statebit with initial value "
                     f"{stored.initial_value!r} under that key, not {statebit.initial_value!r}; use another identity"
                 )
             start, head = self._head(stored)
             if start > len(history) or (start and head != history.checksum_of(start - 1)):
                 raise StoreConflictError(
-                    f"cannot save {statebit.key!r}: the store holds {start} transitions that this history "
+                    f"cannot save {statebit.key!r}: the store contains {start} transitions that this history "
                     f"({len(history)} transitions) does not extend; load the stored one with "
                     f"load({statebit.identity!r}, branch={statebit.branch!r}) or save under another identity"
                 )
@@ -581,7 +581,7 @@ class Store(abc.ABC):
         if length == start:
             cause = f"the stored history differs from this one at step {start}"
         else:
-            cause = f"the store holds {length} transitions but this statebit has {start}; another writer appended first"
+            cause = f"the store contains {length} transitions but this statebit has {start}, so another writer appended first"
         branch = "" if stored.branch == MAIN else f", branch={stored.branch!r}"
         return StoreConflictError(
             f"cannot append step {start + 1} to {stored.key!r}: {cause}. The append was undone; "

@@ -113,7 +113,11 @@ class MemoryStore(Store):
     def _append_rows(self, stored: StoredStatebit, first_step: int, columns: HistoryColumns) -> None:
         records = self._records[stored.handle]
         if first_step != stored.base_len + len(records) + 1:
-            raise StoreConflictError(f"cannot store step {first_step} of {stored.key!r}: the store holds {stored.base_len + len(records)}")
+            stored_count = stored.base_len + len(records)
+            raise StoreConflictError(
+                f"cannot store step {first_step} of {stored.key!r}: the store contains {stored_count} transitions, "
+                f"so the next step is {stored_count + 1}"
+            )
         tags = columns.tags
         checksums = columns.checksums
         size = len(records)

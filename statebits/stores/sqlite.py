@@ -1,6 +1,6 @@
 """SQLiteStore: the embedded, durable store.
 
-One SQLite file in WAL mode holds every statebit. Transitions are rows of an
+One SQLite file in WAL mode contains every statebit. Transitions are rows of an
 append-only table keyed by (statebit, step), written in one transaction per
 append or batch. Reasons and tag sets are kept once each in side tables.
 Loading reads the rows column by column and verifies the hash chain.
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 _SYNCHRONOUS = ("FULL", "NORMAL", "EXTRA")
 _LAST_STEP = 2**63 - 1
-# SQLite accepts at least 999 parameters per statement in every version.
+# SQLite's default limit of parameters per statement is 999 before version 3.32.
 _IN_CHUNK = 500
 # Rows fetched per call while loading. Short-lived row tuples keep the cyclic
 # garbage collector from rescanning millions of live tuples.
@@ -66,7 +66,7 @@ _SCHEMA = (
     # `value` and `confidence` have no declared type, so SQLite keeps what is
     # bound. REAL affinity would store -0.0 as 0 and break the checksum.
     # value_codec is NULL when `value` is native (its storage class gives the
-    # Python type) and 'json' when it holds the JSON codec's text.
+    # Python type), and otherwise names the codec of `value` (see _codec.py).
     """
     CREATE TABLE transitions (
         statebit_id INTEGER NOT NULL REFERENCES statebits (id),
@@ -151,7 +151,7 @@ class SQLiteStore(Store):
         SQLite's ``synchronous`` setting. With "FULL" a committed append
         survives a power loss or an OS crash. With "NORMAL" it survives a
         crash of the process, but the newest appends may be lost on power
-        loss. Commits are roughly ten times faster.
+        loss, and commits do not wait for the disk.
     timeout : float, default 5.0
         Maximum time in seconds to wait for another connection's write lock
         before an append fails with StoreError.
@@ -404,7 +404,7 @@ class SQLiteStore(Store):
         self._connection.executemany(_INSERT_TRANSITION, rows)
 
     def _ids(self, cache: dict[Any, int], table: str, column: str, items: Sequence[Any], to_text: Any) -> list[int]:
-        """Return the side-table id of each item, inserting the new ones; runs inside a transaction."""
+        """Return the side-table id of each item and insert the missing ones. Runs inside a transaction."""
         missing = [item for item in dict.fromkeys(items) if item not in cache]
         if missing:
             texts = {to_text(item): item for item in missing}
@@ -498,8 +498,8 @@ class SQLiteStore(Store):
     def _texts(self, key: str, table: str, column: str, ids: Sequence[int], from_text: Any) -> list[Any]:
         """Map side-table ids to their items, read fresh so that a changed side table is seen."""
         found: dict[int, Any] = {}
-        wanted = list(set(ids))
-        for chunk in _chunks(wanted, _IN_CHUNK):
+        requested = list(set(ids))
+        for chunk in _chunks(requested, _IN_CHUNK):
             marks = ", ".join("?" * len(chunk))
             for row_id, text in self._connection.execute(f"SELECT id, {column} FROM {table} WHERE id IN ({marks})", chunk):
                 try:
@@ -588,8 +588,9 @@ def _join_checksums(key: str, checksums: Sequence[Any], first_step: int) -> byte
 
 
 def _extend(column: Any, items: Sequence[Any]) -> Any:
-    """Extend an array or list with ``items``; an array that cannot hold them exactly becomes a list.
+    """Extend an array or list with ``items`` and return it.
 
+    An array that cannot store the items exactly is first turned into a list.
     A float array would turn ints into floats, so it takes only floats.
     """
     if isinstance(column, array):
