@@ -166,8 +166,24 @@ class StoreSuite:
     def test_open_rejects_invalid_identity(self, store):
         with pytest.raises(ValidationError):
             store.open("  ", 1)
+        with pytest.raises(ValidationError):
+            store.open(["not", "a", "name"], 1)
 
         assert store.keys() == []
+
+    def test_load_rejects_invalid_branch(self, store):
+        store.open("x", 1)
+
+        with pytest.raises(ValidationError, match="branch"):
+            store.load("x", branch=None)
+
+    def test_reopen_leaves_clock_alone(self, store):
+        with use_clock(TickingClock("2024-05-01", step="1min")):
+            store.open("timed", 0)
+            store.open("timed")
+            sb = Statebit("probe", 0)
+
+        assert sb.created_at == datetime(2024, 5, 1, 0, 1, tzinfo=UTC)
 
     def test_appends_persist_one_by_one(self, store, other):
         sb = store.open("counter", 0)

@@ -229,6 +229,11 @@ def find_invalid_record(columns: HistoryColumns) -> tuple[int, str] | None:
     return min(problems, default=None)
 
 
+def _check_name(parameter: str, value: Any, method: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise invalid_parameter(parameter, value, "a non-empty string", f"Store.{method}")
+
+
 def _holds_only(column: Sequence[Any], kind: type, typecode: str) -> bool:
     """Return whether every item of ``column`` has exactly the type ``kind``."""
     if isinstance(column, array):
@@ -298,13 +303,14 @@ class Store(abc.ABC):
             When the stored history does not verify.
         """
         self._check_open()
-        created = Statebit(identity, initial_value)
+        _check_name("identity", identity, "open")
+        created = None
         with self._transaction():
             stored = self._find(identity, MAIN)
             if stored is None:
+                # Built only when missing, so that reopening does not read the clock.
+                created = Statebit(identity, initial_value)
                 stored = self._create(self._describe(created, None, 0))
-            else:
-                created = None
         if created is not None:
             self._attach(created, stored)
             return created
@@ -384,6 +390,8 @@ class Store(abc.ABC):
             (0 for the genesis record).
         """
         self._check_open()
+        _check_name("identity", identity, "load")
+        _check_name("branch", branch, "load")
         with self._snapshot():
             stored = self._require(identity, branch)
             columns = self._read(stored)
