@@ -3,7 +3,7 @@
 Every chart takes a Statebit, a collection, a pandas or Polars history frame
 (or any object with ``to_pandas()``) and embeds at most ``max_points`` rows of
 data: longer histories are reduced to the extreme values of each time bucket,
-and the chart's subtitle says so. Altair's global row limit is never changed.
+and the chart's subtitle states how many rows are drawn. Altair's global row limit is never changed.
 
 Times reach the chart as UTC ISO-8601 strings on a ``utc`` scale, so a spec is
 the same on every machine whatever its local time zone. With ``tz`` set, the
@@ -84,7 +84,8 @@ def history_frame(data: Any, owner: str = "history_frame") -> pd.DataFrame:
     -------
     pandas.DataFrame
         A new frame with ``timestamp`` as ``datetime64[ns, UTC]`` (naive times
-        are read as UTC), sorted by timestamp and step, with a fresh index.
+        are read as UTC) and a fresh index, in time order. Input out of time
+        order is sorted by timestamp, then step.
 
     Raises
     ------
@@ -114,8 +115,10 @@ def history_frame(data: Any, owner: str = "history_frame") -> pd.DataFrame:
     if "step" not in frame.columns:
         frame["step"] = frame.groupby(["identity", "branch"], sort=False).cumcount() + 1
 
-    frame = frame.sort_values(["timestamp", "step"], kind="stable").reset_index(drop=True)
-    return frame
+    # Histories arrive in time order, so the sort (a copy of every column) is usually skipped.
+    if not frame["timestamp"].is_monotonic_increasing:
+        frame = frame.sort_values(["timestamp", "step"], kind="stable")
+    return frame.reset_index(drop=True)
 
 
 def _to_pandas(data: Any, owner: str) -> pd.DataFrame:
@@ -309,6 +312,11 @@ def describe_duration(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms"
 
 
+def count_noun(count: int, noun: str) -> str:
+    """Format a count with its noun, adding "s" unless the count is 1, such as '1 merge' or '2 forks'."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def _bucket_ids(times: pd.Series, buckets: int) -> tuple[np.ndarray, float]:
     """Split the span of ``times`` into ``buckets`` equal intervals; return each row's bucket and the width in seconds."""
     nanos = times.to_numpy(dtype="datetime64[ns]").astype("int64")
@@ -351,14 +359,14 @@ def reduce_rows(
     if total <= max_points:
         return Reduction(frame, total)
 
-    kept = pd.Index([], dtype="int64")
+    priority = pd.Index([], dtype="int64")
     if keep is not None:
         budget = max_points // 5
         if pd.api.types.is_bool_dtype(keep):
-            kept = keep.index[keep.to_numpy()][:budget]
+            priority = keep.index[keep.to_numpy()][:budget]
         else:
-            kept = keep.nlargest(budget).index
-    remaining = max_points - len(kept)
+            priority = keep.nlargest(budget).index
+    remaining = max_points - len(priority)
 
     groups = max(frame[series].nunique(), 1)
     buckets = max(remaining // (2 * groups), 1)
@@ -369,12 +377,12 @@ def reduce_rows(
         filled = frame[values].astype("float64")
         low = filled.groupby(keys, sort=False).idxmin().dropna()
         high = filled.groupby(keys, sort=False).idxmax().dropna()
-        how = "the lowest and highest value"
+        rule = "the lowest and highest value"
     else:
         low = grouped.head(1).index.to_series()
         high = grouped.tail(1).index.to_series()
-        how = "the first and last transition"
-    chosen = kept.union(pd.Index(low.astype("int64"))).union(pd.Index(high.astype("int64")))
+        rule = "the first and last transition"
+    chosen = priority.union(pd.Index(low.astype("int64"))).union(pd.Index(high.astype("int64")))
 
     # Many series can leave more rows than allowed; an even stride then caps them.
     stride_note = ""
@@ -385,7 +393,7 @@ def reduce_rows(
 
     result = frame.loc[chosen.sort_values()]
     note = (
-        f"{len(result):,} of {total:,} transitions shown: {how} "
+        f"{len(result):,} of {total:,} transitions shown: {rule} "
         f"per {describe_duration(width)} bucket{stride_note}"
     )
     return Reduction(result, total, note)
@@ -485,7 +493,7 @@ class TimelineData:
     ----------
     frame : pandas.DataFrame
         The whole history from :func:`history_frame`.
-    shown : Reduction
+    drawn : Reduction
         The rows drawn.
     table : pandas.DataFrame
         The rows embedded in the chart, one per transition drawn.
@@ -498,7 +506,7 @@ class TimelineData:
     """
 
     frame: pd.DataFrame
-    shown: Reduction
+    drawn: Reduction
     table: pd.DataFrame
     clock: ChartTime
     numeric: bool
@@ -528,17 +536,17 @@ def prepare_timeline(
         },
         index=frame.index,
     )
-    shown = reduce_rows(work, max_points, values="value" if numbers is not None else None)
-    rows = frame.loc[shown.frame.index]
+    drawn = reduce_rows(work, max_points, values="value" if numbers is not None else None)
+    rows = frame.loc[drawn.frame.index]
 
-    values = shown.frame["value"] if numbers is not None else _display_values(rows["to_value"])
+    values = drawn.frame["value"] if numbers is not None else _display_values(rows["to_value"])
     table = _table(
         {
             "time": clock.to_chart(rows["timestamp"]),
             "when": clock.to_label(rows["timestamp"]),
             "value": list(values),
             "identity": rows["identity"].astype(str).tolist(),
-            "series": shown.frame["series"].tolist(),
+            "series": drawn.frame["series"].tolist(),
             "step": rows["step"].map(_to_python).tolist(),
             "reason": rows["reason"].fillna("").astype(str).tolist(),
             "confidence": pd.to_numeric(rows["confidence"], errors="coerce").tolist(),
@@ -555,7 +563,7 @@ def prepare_timeline(
             title = "empty history"
         else:
             title = f"{len(identities)} statebits"
-    return TimelineData(frame, shown, table, clock, numbers is not None, title, series)
+    return TimelineData(frame, drawn, table, clock, numbers is not None, title, series)
 
 
 def timeline_chart(
@@ -571,7 +579,7 @@ def timeline_chart(
     """Chart value over time, with confidence as opacity and a brush on the time axis.
 
     Each transition is a point whose opacity is its confidence, on a step line
-    that holds the value until the next transition. Tooltips show the time,
+    that keeps the value until the next transition. Tooltips show the time,
     value, reason, confidence and tags. The interval selection ``brush`` on the
     time axis selects a window. Histories longer than ``max_points`` are
     reduced to the lowest and highest value per time bucket (or the first and
@@ -673,7 +681,7 @@ def build_timeline(
         line,
         points,
         data=prepared.table,
-        title=_title(prepared.title, [prepared.shown.note]),
+        title=_title(prepared.title, [prepared.drawn.note]),
         width=width,
         height=height,
     )
@@ -852,7 +860,7 @@ def _infer_fork(frame, lane, key, label_of, has_checksum):
     """Return (parent lane, fork point, rows of ``lane`` shared with the parent).
 
     The parent is the lane sharing the longest run of checksums with the
-    start of ``lane``; on a tie, a ``main`` lane wins, because a fork shares
+    start of ``lane``. On a tie a ``main`` lane wins, because a fork shares
     the same prefix with its parent and with every sibling forked later.
     """
     own = frame["lane"] == lane
@@ -931,6 +939,19 @@ def _merge_table(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def _lane_spans(lanes: pd.DataFrame) -> pd.DataFrame:
+    """Return each lane's horizontal extent: from its fork point (or first step) to its last step."""
+    starts, ends = [], []
+    for fork_point, first, last in zip(lanes["fork_point"], lanes["first_step"], lanes["last_step"]):
+        start = fork_point if pd.notna(fork_point) else first
+        start = int(start) if pd.notna(start) else 0
+        # A fork without transitions of its own ends where it starts.
+        end = int(last) if pd.notna(last) else start
+        starts.append(start)
+        ends.append(end)
+    return _table({"lane": lanes["lane"].tolist(), "start": starts, "end": ends})
+
+
 def fork_tree_chart(
     data: Any,
     max_points: int = DEFAULT_MAX_POINTS,
@@ -944,7 +965,7 @@ def fork_tree_chart(
     """Chart a statebit and its forks as lanes over steps, with forks and merges drawn as links.
 
     Each lane is one branch. A fork's lane starts at its fork point, linked by
-    a solid line to its parent's lane; a merge is a dashed line from the
+    a solid line to its parent's lane. A merge is a dashed line from the
     merged branch back to the target lane. Clicking a transition selects it
     (point selection ``pick``).
 
@@ -983,8 +1004,8 @@ def fork_tree_chart(
     anchors |= set(zip(merges["source"], merges["source_step"])) | set(zip(merges["target"], merges["target_step"]))
     keep = pd.Series([(lane, step) in anchors for lane, step in zip(frame["lane"], frame["step"])], index=frame.index, dtype=bool)
     work = frame.assign(series=frame["lane"], timestamp=frame["timestamp"])
-    shown = reduce_rows(work, max_points, values=None, keep=keep)
-    rows = frame.loc[shown.frame.index]
+    drawn = reduce_rows(work, max_points, values=None, keep=keep)
+    rows = frame.loc[drawn.frame.index]
 
     lane_order = lanes["lane"].tolist()
     transitions = _table(
@@ -998,13 +1019,7 @@ def fork_tree_chart(
             "tags": _tags_text(rows["tags"]),
         }
     )
-    spans = _table(
-        {
-            "lane": lanes["lane"].tolist(),
-            "start": [int(f) if pd.notna(f) else (int(s) if pd.notna(s) else 0) for f, s in zip(lanes["fork_point"], lanes["first_step"])],
-            "end": [int(s) if pd.notna(s) else (int(f) if pd.notna(f) else 0) for s, f in zip(lanes["last_step"], lanes["fork_point"])],
-        }
-    )
+    spans = _lane_spans(lanes)
     forks = lanes.dropna(subset=["parent", "fork_point"])
     links = _table(
         {
@@ -1073,7 +1088,7 @@ def fork_tree_chart(
     if title is None:
         roots = lanes.loc[lanes["parent"].isna(), "identity"].unique()
         title = f"{roots[0] if len(roots) == 1 else 'statebits'}: {len(lanes)} branches"
-    notes = [f"{len(forks)} forks, {len(merges)} merges", shown.note]
+    notes = [f"{count_noun(len(forks), 'fork')}, {count_noun(len(merges), 'merge')}", drawn.note]
     return alt.layer(
         lane_rules,
         link_rules,
@@ -1115,7 +1130,7 @@ def anomaly_chart(
         Initial threshold; defaults to :func:`default_threshold` of the scores.
     max_points : int, default=5000
         Maximum number of transitions embedded; the highest scores are always
-        kept, and the subtitle says when rows were left out.
+        kept, and the subtitle states when rows were left out.
     tz : str or datetime.tzinfo, optional
         Time zone of the time axis and tooltips; None shows UTC.
     title : str, optional
@@ -1146,13 +1161,13 @@ def anomaly_chart(
         },
         index=frame.index,
     )
-    shown = reduce_rows(work, max_points, values="value" if numbers is not None else None, keep=scores.fillna(-np.inf))
-    rows = frame.loc[shown.frame.index]
+    drawn = reduce_rows(work, max_points, values="value" if numbers is not None else None, keep=scores.fillna(-np.inf))
+    rows = frame.loc[drawn.frame.index]
     records = _table(
         {
             "time": clock.to_chart(rows["timestamp"]),
             "when": clock.to_label(rows["timestamp"]),
-            "value": list(shown.frame["value"]) if numbers is not None else _display_values(rows["to_value"]),
+            "value": list(drawn.frame["value"]) if numbers is not None else _display_values(rows["to_value"]),
             "score": scores.loc[rows.index].tolist(),
             "identity": rows["identity"].astype(str).tolist(),
             "step": rows["step"].map(_to_python).tolist(),
@@ -1194,7 +1209,7 @@ def anomaly_chart(
         identities = frame["identity"].astype(str).unique()
         title = f"anomalies of {identities[0]}" if len(identities) == 1 else "anomalies"
     # The subtitle names no threshold or count, so it stays true while a slider moves the threshold.
-    notes = [f"red: score in column '{score_column}' above the threshold (dashed line)", shown.note]
+    notes = [f"red: score in column '{score_column}' above the threshold (dashed line)", drawn.note]
     top = alt.layer(value_line, value_points, width=width, height=200)
     bottom = alt.layer(score_line, score_points, rule, width=width, height=120)
     return alt.vconcat(top, bottom, data=records, title=_title(title, notes)).add_params(limit)
@@ -1209,7 +1224,7 @@ def anomaly_scores(frame: pd.DataFrame, score_column: str, owner: str) -> pd.Ser
         )
     scores = pd.to_numeric(frame[score_column], errors="coerce").astype("float64")
     if scores.notna().sum() == 0:
-        raise ValidationError(f"{owner}: the score column `{score_column}` holds no numeric scores")
+        raise ValidationError(f"{owner}: the score column `{score_column}` contains no numeric scores")
     return scores
 
 
@@ -1276,7 +1291,7 @@ def collection_chart(
         Number of time buckets across the whole span.
     max_identities : int, default=40
         Rows drawn; further identities, in identity order, are left out and
-        the subtitle says so.
+        the subtitle states how many.
     title : str, optional
         Chart title.
     width : int or "container", default=640
@@ -1300,8 +1315,8 @@ def collection_chart(
     frame = frame.assign(identity=frame["identity"].astype(str))
 
     identities = sorted(frame["identity"].unique().tolist())
-    shown_ids = identities[:max_identities]
-    frame = frame[frame["identity"].isin(shown_ids)]
+    drawn_ids = identities[:max_identities]
+    frame = frame[frame["identity"].isin(drawn_ids)]
     records = pd.DataFrame(columns=["identity", "start", "end", "from", "count", "confidence"])
     width_seconds = 0.0
     if len(frame):
@@ -1337,7 +1352,7 @@ def collection_chart(
         .encode(
             x=_time_encoding(clock, "start"),
             x2="end:T",
-            y=alt.Y("identity:N", title="identity", sort=shown_ids),
+            y=alt.Y("identity:N", title="identity", sort=drawn_ids),
             color=alt.Color("count:Q", title="transitions", scale=alt.Scale(scheme="blues")),
             stroke=alt.condition(pick, alt.value("black"), alt.value(None)),
             tooltip=[
@@ -1348,7 +1363,7 @@ def collection_chart(
             ],
         )
         .add_params(pick)
-        .properties(width=width, height=max(40, 18 * len(shown_ids)), title=_title(title or "collection", notes))
+        .properties(width=width, height=max(40, 18 * len(drawn_ids)), title=_title(title or "collection", notes))
     )
     return chart
 
@@ -1368,8 +1383,8 @@ def _vl_version(vlc: Any) -> str | None:
     """Return the Vega-Lite version of the installed Altair if vl-convert supports it, else None (its default)."""
     import altair as alt
 
-    wanted = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-    return wanted if wanted in vlc.get_vegalite_versions() else None
+    requested = ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
+    return requested if requested in vlc.get_vegalite_versions() else None
 
 
 def chart_to_svg(chart: Any) -> str:

@@ -1,10 +1,11 @@
 """Drive the widgets tutorial in a real JupyterLab with Debian's Chromium.
 
 The test starts JupyterLab on a loopback port, opens a copy of
-notebooks/05_widgets.ipynb, runs every cell, and checks in the page that the
-timeline draws one mark per transition shipped, that a mouse drag across it
-reaches the kernel, and that the anomaly threshold slider changes the flags.
-Every request the browser makes to a host other than 127.0.0.1 is aborted.
+notebooks/05_widgets.ipynb and runs every cell. In the page it then checks
+that the timeline draws one mark per transition shipped, that a mouse drag
+across it reaches the kernel, and that the anomaly threshold slider changes
+the flags. Every request the browser makes to a host other than 127.0.0.1 is
+aborted.
 
 Screenshots of the four widgets are written to the test's temporary folder;
 with STATEBITS_UPDATE_SCREENSHOTS=1 they also replace the ones in docs/img/.
@@ -83,6 +84,7 @@ class JupyterLab:
         self.port = free_loopback_port()
         self.token = secrets.token_hex(16)
         self.base = f"http://127.0.0.1:{self.port}"
+
         settings = home / "lab-settings" / "@jupyterlab"
         (settings / "notebook-extension").mkdir(parents=True)
         (settings / "apputils-extension").mkdir(parents=True)
@@ -90,6 +92,7 @@ class JupyterLab:
         (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         # Without this, a toast asking to fetch Jupyter news covers the page's corner.
         (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+
         env = dict(
             os.environ,
             JUPYTER_CONFIG_DIR=str(home / "config"),
@@ -107,6 +110,7 @@ class JupyterLab:
             "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.expose_app_in_browser=True",
         ]  # fmt: skip
+
         self.log = (home / "jupyterlab.log").open("wb")
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_until_ready()
@@ -159,13 +163,13 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser_page(lab):
     sync_api = pytest.importorskip("playwright.sync_api")
-    refused: list[str] = []
+    aborted: list[str] = []
 
     def only_loopback(route):
         if urlparse(route.request.url).hostname == "127.0.0.1":
             route.continue_()
         else:
-            refused.append(route.request.url)
+            aborted.append(route.request.url)
             route.abort()
 
     with sync_api.sync_playwright() as playwright:
@@ -175,7 +179,7 @@ def browser_page(lab):
         page = context.new_page()
         page.set_default_timeout(60_000)
         try:
-            yield page, refused
+            yield page, aborted
         finally:
             context.close()
             browser.close()
@@ -184,7 +188,7 @@ def browser_page(lab):
 @pytest.fixture(scope="module")
 def notebook(browser_page, lab):
     """The tutorial opened in JupyterLab, with every cell run."""
-    page, refused = browser_page
+    page, aborted = browser_page
     page.goto(f"{lab.base}/lab/tree/{NOTEBOOK.name}?token={lab.token}")
     page.wait_for_selector(".jp-Notebook .jp-CodeCell")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext && window.jupyterapp.shell.currentWidget.sessionContext.session && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel")
@@ -201,7 +205,7 @@ def notebook(browser_page, lab):
         timeout=RUN_ALL_TIMEOUT * 1000,
     )
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-    return page, refused, time.monotonic() - started
+    return page, aborted, time.monotonic() - started
 
 
 def code_cell(page, text: str):
@@ -251,12 +255,12 @@ def test_widgets_notebook_in_jupyterlab(notebook, tmp_path):
         raise
 
 
-def check_notebook(page, refused: list[str], run_seconds: float, tmp_path: Path) -> None:
+def check_notebook(page, aborted: list[str], run_seconds: float, tmp_path: Path) -> None:
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     tracebacks = [text for text in errors.all_inner_texts() if "Traceback" in text or "Error" in text]
     assert tracebacks == [], tracebacks
 
-    # The timeline draws one circle per transition shipped; the subtitle says how many.
+    # The timeline draws one circle per transition shipped, and its subtitle states how many.
     timeline = code_cell(page, "timeline = TimelineWidget(taxi, max_points=2000)")
     chart = timeline.locator(".vega-embed svg.marks")
     chart.wait_for()
@@ -330,5 +334,5 @@ def check_notebook(page, refused: list[str], run_seconds: float, tmp_path: Path)
     save_screenshot(overview.locator(".jp-OutputArea-output").first, "collection_widget.png", tmp_path)
 
     # Nothing tried to leave the machine, and the whole cycle stayed within its budget.
-    assert refused == []
+    assert aborted == []
     assert run_seconds < RUN_ALL_TIMEOUT

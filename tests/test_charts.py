@@ -434,7 +434,7 @@ def test_fork_tree_chart_validates(nile_family):
     links = layer_named(spec, "links")
 
     assert spec["title"]["text"] == "nile: 3 branches"
-    assert spec["title"]["subtitle"][0] == "2 forks, 1 merges"
+    assert spec["title"]["subtitle"][0] == "2 forks, 1 merge"
     assert links["encoding"]["y2"]["field"] == "to_lane"
     assert spec["params"][0]["name"] == "pick"
 

@@ -7,7 +7,7 @@ ImportError that names the ``widgets`` extra.
 Widgets
 -------
 TimelineWidget
-    Value over time with a brush; ``selected`` holds the brushed transitions.
+    Value over time with a brush; ``selected`` contains the brushed transitions.
 ForkTreeWidget
     A statebit and its forks as lanes, with merges drawn back.
 AnomalyWidget

@@ -41,8 +41,9 @@ class AnomalyWidget(StatebitsWidget):
         A history. Without ``detector`` it must already have the score column.
     detector : object, optional
         An anomaly detector with ``score_frame(frame)`` that returns the frame
-        with a score column added, such as ``statebits.ml.AnomalyDetector``;
-        one that raises NotFittedError is fitted on ``data`` first.
+        with a score column added, such as ``statebits.ml.AnomalyDetector``.
+        A detector whose ``score_frame`` raises NotFittedError is fitted on
+        ``data`` first.
     score_column : str, default="anomaly_score"
         Name of the score column.
     threshold : float, optional

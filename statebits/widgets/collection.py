@@ -108,8 +108,10 @@ class CollectionWidget(StatebitsWidget):
     def _validate_identity(self, proposal: dict[str, Any]) -> str | None:
         value = proposal["value"]
         if value is not None and value not in self._summary.index:
-            shown = ", ".join(map(repr, self._summary.index[:10]))
-            raise invalid_parameter("identity", value, f"one of the collection's identities ({shown}{', ...' if len(self._summary) > 10 else ''}) or None", "CollectionWidget")
+            listed = ", ".join(map(repr, self._summary.index[:10]))
+            if len(self._summary) > 10:
+                listed += ", ..."
+            raise invalid_parameter("identity", value, f"one of the collection's identities ({listed}) or None", "CollectionWidget")
         return value
 
     @traitlets.observe("identity")

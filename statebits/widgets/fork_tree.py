@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import traitlets
 
-from statebits.charts import DEFAULT_MAX_POINTS, PICK, ChartTime, fork_tree, fork_tree_chart
+from statebits.charts import DEFAULT_MAX_POINTS, PICK, ChartTime, count_noun, fork_tree, fork_tree_chart
 from statebits.core.errors import invalid_parameter
 from statebits.widgets._base import FALLBACK_MAX_POINTS, OfflineJupyterChart, StatebitsWidget, ipywidgets, watch_selection
 
@@ -145,7 +145,8 @@ class ForkTreeWidget(StatebitsWidget):
         forks = int(lanes["parent"].notna().sum())
         names = ", ".join(lanes["lane"].astype(str).tolist()[:8]) + (", ..." if len(lanes) > 8 else "")
         return (
-            f"ForkTreeWidget: {len(lanes)} lanes ({names}), {forks} forks, {len(self._tree.merges)} merges, "
+            f"ForkTreeWidget: {count_noun(len(lanes), 'lane')} ({names}), {count_noun(forks, 'fork')}, "
+            f"{count_noun(len(self._tree.merges), 'merge')}, "
             f"{len(self._tree.frame):,} transitions by step. {self._status_text()}"
         )
 

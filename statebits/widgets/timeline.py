@@ -159,14 +159,14 @@ class TimelineWidget(StatebitsWidget):
         else:
             first, last = prepared.clock.to_label(frame["timestamp"].iloc[[0, -1]])
             span = f"{len(frame):,} transitions from {first} to {last}"
-        drawn = f"; {prepared.shown.note}" if prepared.shown.note else ""
+        drawn = f"; {prepared.drawn.note}" if prepared.drawn.note else ""
         return f"TimelineWidget of {prepared.title}: value over time, {span}{drawn}. {self._status_text()}"
 
     def static_chart(self) -> Any:
         """Return the timeline drawn as the static fallback, with the current brush."""
         if self._static_prepared is None:
             limit = min(FALLBACK_MAX_POINTS, len(self._prepared.frame)) or 1
-            if limit >= len(self._prepared.shown.frame) or limit < 10:
+            if limit >= len(self._prepared.drawn.frame) or limit < 10:
                 self._static_prepared = self._prepared
             else:
                 self._static_prepared = prepare_timeline(
