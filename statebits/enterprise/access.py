@@ -161,9 +161,10 @@ class AccessControl:
             raise invalid_parameter("permissions", permissions, "a list of Permission members or names", "define_role")
         parsed = frozenset(Permission.parse(item) for item in permissions)
         with self._lock:
+            if name in BUILTIN_ROLES:
+                raise ValidationError(f"role {name!r} is built in and cannot be redefined; choose another name")
             if name in self._roles:
-                kind = "built-in" if name in BUILTIN_ROLES else "existing"
-                raise ValidationError(f"role {name!r} is a {kind} role and cannot be redefined; choose another name")
+                raise ValidationError(f"role {name!r} already exists; choose another name")
             self._roles[name] = parsed
         return parsed
 
