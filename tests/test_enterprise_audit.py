@@ -193,6 +193,15 @@ def test_file_reopened_continues_chain(tmp_path):
     assert second_logger.entries(event="transition")[-1]["seq"] == 7
 
 
+def test_new_file_empty_before_first_entry(tmp_path):
+    logger = AuditLogger(storage="file", filepath=tmp_path / "audit.log")
+
+    assert logger.entries() == []
+    assert logger.verify().ok
+    assert logger.verify().checked == 0
+    assert not (tmp_path / "audit.log").exists()
+
+
 def test_file_in_new_directory(tmp_path):
     path = tmp_path / "logs" / "2024" / "audit.log"
     make_log(path, fsync=True)

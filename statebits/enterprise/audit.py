@@ -292,6 +292,8 @@ class AuditLogger:
             # Entries are flushed before the lock is released, so the size read
             # here ends after a complete line even while others keep writing.
             size = self.filepath.stat().st_size if self.filepath.exists() else 0
+        if size == 0:
+            return iter(())
         return _read_lines(self.filepath, size)
 
     def entries(self, identity: str | None = None, event: str | None = None) -> list[dict[str, Any]]:
