@@ -25,7 +25,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -161,8 +165,18 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser_page(lab):
+def chromium():
     sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def loopback_page(browser) -> tuple[Any, list[str]]:
+    """Open a page that aborts every request to a host other than 127.0.0.1, and the list of aborted URLs."""
     aborted: list[str] = []
 
     def only_loopback(route):
@@ -172,17 +186,20 @@ def browser_page(lab):
             aborted.append(route.request.url)
             route.abort()
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
-        context.route("**/*", only_loopback)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        try:
-            yield page, aborted
-        finally:
-            context.close()
-            browser.close()
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return page, aborted
+
+
+@pytest.fixture(scope="module")
+def browser_page(chromium, lab):
+    page, aborted = loopback_page(chromium)
+    try:
+        yield page, aborted
+    finally:
+        page.context.close()
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +353,38 @@ def check_notebook(page, aborted: list[str], run_seconds: float, tmp_path: Path)
     # Nothing tried to leave the machine, and the whole cycle stayed within its budget.
     assert aborted == []
     assert run_seconds < RUN_ALL_TIMEOUT
+
+
+def test_static_fallbacks_in_nbconvert_html(chromium, tmp_path):
+    """The tutorial exported by nbconvert, without widget state, shows each widget's SVG picture with no network."""
+    exported = subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "html", "--output-dir", str(tmp_path), str(NOTEBOOK)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert exported.returncode == 0, exported.stderr
+
+    # Serve the page from loopback, because the browser may load nothing else.
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    page, _ = loopback_page(chromium)
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/{NOTEBOOK.stem}.html")
+        figures = page.locator("figure.statebits-static-chart")
+        captions = figures.locator("figcaption").all_inner_texts()
+
+        assert figures.count() == 4
+        assert figures.locator("svg.marks").count() == 4
+        assert [caption.split(":")[0].split(" of ")[0] for caption in captions] == [
+            "TimelineWidget",
+            "ForkTreeWidget",
+            "AnomalyWidget",
+            "CollectionWidget",
+        ]
+        assert figures.first.locator(".transitions_marks path").count() <= 600
+    finally:
+        page.context.close()
+        server.shutdown()
+        server.server_close()
