@@ -83,11 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify",
         parents=[quiet],
-        help="verify every hash chain in a SQLite store",
-        description="Recompute the SHA-256 chain of every statebit in a store. Exit status 1 names "
-        "the first step that does not match.",
+        help="verify every hash chain in a SQLite store or a history Parquet file",
+        description="Recompute the SHA-256 chain of every statebit in a SQLite store, or in a Parquet "
+        "file written by statebits.write_parquet. Exit status 1 names the first step that does not match.",
     )
-    verify.add_argument("store", metavar="STORE", help="SQLite store written by 'statebits ingest'")
+    verify.add_argument("store", metavar="STORE", help="SQLite store written by 'statebits ingest', or a history Parquet file")
     verify.set_defaults(handler=_run_verify)
 
     report = commands.add_parser(
@@ -95,9 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[quiet],
         help="render a standalone HTML report of a store or an event file",
         description="Render a standalone HTML report (inline SVG charts, no network needed to view "
-        "it) of a SQLite store, or of a CSV or Parquet event file given the column options.",
+        "it) of a SQLite store or a history Parquet file, or of a CSV or Parquet event file given "
+        "the column options.",
     )
-    report.add_argument("input", metavar="INPUT_OR_STORE", help="SQLite store, or CSV or Parquet event file")
+    report.add_argument(
+        "input",
+        metavar="INPUT_OR_STORE",
+        help="SQLite store, history Parquet file (from statebits.write_parquet), or CSV or Parquet event file",
+    )
     _add_column_options(report, required=False)
     _add_report_options(report)
     report.set_defaults(handler=_run_report)
@@ -262,11 +267,15 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _run_verify(args: argparse.Namespace) -> int:
     path = Path(args.store)
-    _require_store(path)
+    _require_histories(path)
     with _stages(["verify"], args.quiet) as stage:
         stage("verify")
-        with _open_store(str(path)) as store:
-            reports = _store_reports(store)
+        if _is_sqlite(path):
+            with _open_store(str(path)) as store:
+                reports = _store_reports(store)
+        else:
+            # read_parquet verifies every chain and raises IntegrityError at the first bad step.
+            reports = list(_read_histories(path).integrity_reports().values())
 
     for report in reports:
         if not report.ok:
@@ -282,17 +291,23 @@ def _run_report(args: argparse.Namespace) -> int:
     path = Path(args.input)
     if not path.exists():
         raise CommandError(f"file not found: {path}")
+    column_options = _given_column_options(args)
     with _stages(["read", "build histories"], args.quiet) as stage:
         stage("read")
-        if _is_sqlite(path):
-            with _open_store(str(path)) as store:
-                data: Any = store.load_collection()
-            source = f"SQLite store {path.name}"
+        if _is_sqlite(path) or _is_history_parquet(path):
+            if column_options:
+                raise CommandError(
+                    f"{', '.join(column_options)} apply to event files; {path.name} already holds histories",
+                    status=2,
+                )
+            data: Any = _read_histories(path)
+            source = f"{'SQLite store' if _is_sqlite(path) else 'history file'} {path.name}"
         else:
             if args.value is None or args.time is None:
                 missing = " and ".join(option for option, given in (("--value", args.value), ("--time", args.time)) if given is None)
                 raise CommandError(
-                    f"{missing} required for an event file such as {path.name}; a SQLite store needs no column options",
+                    f"{missing} required for an event file such as {path.name}; "
+                    "a SQLite store or a history Parquet file needs no column options",
                     status=2,
                 )
             events = _read_events(path, args.input_format)
@@ -378,9 +393,8 @@ def _collection_from_events(events: Any, path: Path, args: argparse.Namespace) -
     """Build one statebit per entity from an event frame, checking the columns first."""
     import statebits
 
-    options = {"--entity": args.entity, "--value": args.value, "--time": args.time, "--reason": args.reason, "--confidence": args.confidence}
     available = [str(column) for column in events.columns]
-    for option, column in options.items():
+    for option, column in _column_options(args).items():
         if column is not None and column not in available:
             raise CommandError(
                 f"column {column!r} ({option}) not found in {path.name}; available columns: {', '.join(available) or 'none'}"
@@ -447,11 +461,57 @@ def _is_sqlite(path: Path) -> bool:
         return handle.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
 
 
-def _require_store(path: Path) -> None:
+def _require_histories(path: Path) -> None:
     if not path.exists():
         raise CommandError(f"store not found: {path}")
-    if not _is_sqlite(path):
-        raise CommandError(f"{path} is not a SQLite store; create one with 'statebits ingest INPUT --store {path}'")
+    if not (_is_sqlite(path) or _is_history_parquet(path)):
+        raise CommandError(
+            f"{path} is not a SQLite store or a history Parquet file; "
+            f"create a store with 'statebits ingest INPUT --store {path}'"
+        )
+
+
+def _is_history_parquet(path: Path) -> bool:
+    """Return whether ``path`` is a Parquet file with the history columns, as written by ``statebits.write_parquet``."""
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        if handle.read(len(_PARQUET_MAGIC)) != _PARQUET_MAGIC:
+            return False
+    import pyarrow.parquet as pq
+
+    from statebits.frames.schema import REQUIRED_COLUMNS
+
+    try:
+        names = set(pq.read_schema(path).names)
+    except Exception:  # noqa: BLE001 - any unreadable file is not a history file; reading it later reports why
+        return False
+    return set(REQUIRED_COLUMNS) <= names and "checksum" in names
+
+
+def _read_histories(path: Path) -> Any:
+    """Load and verify the statebits of a SQLite store or a history Parquet file."""
+    if _is_sqlite(path):
+        with _open_store(str(path)) as store:
+            return store.load_collection()
+    import statebits
+
+    return statebits.read_parquet(path)
+
+
+def _column_options(args: argparse.Namespace) -> dict[str, str | None]:
+    """Return each column option with the column it names, or None when it was not given."""
+    return {
+        "--entity": args.entity,
+        "--value": args.value,
+        "--time": args.time,
+        "--reason": args.reason,
+        "--confidence": args.confidence,
+    }
+
+
+def _given_column_options(args: argparse.Namespace) -> list[str]:
+    return [option for option, column in _column_options(args).items() if column is not None]
 
 
 def _open_store(path: str) -> Any:

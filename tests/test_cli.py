@@ -14,8 +14,11 @@ import sys
 import termios
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+import statebits
 from statebits import datasets
 from statebits.cli import main
 
@@ -273,6 +276,40 @@ def tamper_value(store: Path, identity: str, step: int) -> None:
             (step, identity),
         )
         assert updated.rowcount == 1, "the SQLite schema changed: expected tables transitions(step, value) and statebits(identity)"
+
+
+def test_report_store_rejects_column_options(weather_store):
+    result = run("report", str(weather_store), "--value", "reading", cwd=weather_store.parent)
+
+    assert result.returncode == 2
+    assert "--value apply to event files" in assert_one_line_error(result)
+
+
+@pytest.mark.slow
+def test_history_parquet_verify_and_report(tmp_path):
+    events = datasets.load("sunspots")
+    statebits.write_parquet(statebits.from_events(events, identity="identity", value="value", time="timestamp"), tmp_path / "sunspots.parquet")
+
+    verified = run("verify", "sunspots.parquet", cwd=tmp_path)
+    reported = run("report", "sunspots.parquet", "-o", "sunspots.html", cwd=tmp_path)
+
+    assert verified.returncode == 0, verified.stderr
+    assert "1 chain, 309 transitions" in verified.stdout
+    assert reported.returncode == 0, reported.stderr
+    page = (tmp_path / "sunspots.html").read_text(encoding="utf-8")
+    assert "history file sunspots.parquet" in page
+    assert "<h3>sunspots</h3>" in page
+
+
+def test_tampered_parquet_fails_verify(tmp_path):
+    frame = statebits.from_events(datasets.load("nile"), identity="identity", value="value", time="timestamp").to_pandas()
+    frame.loc[frame["step"] == 42, "to_value"] = 0.0
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path / "nile.parquet")
+
+    result = run("verify", "nile.parquet", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "step 42" in assert_one_line_error(result)
 
 
 @pytest.mark.slow

@@ -137,6 +137,25 @@ def test_report_downsamples_long_history():
     assert len(page) < 400_000
 
 
+@pytest.mark.parametrize("name", datasets.names())
+def test_report_every_dataset(name):
+    history = event_history(name)
+
+    page = render_report(history, max_timelines=1, title=name)
+
+    assert f"<title>{name}</title>" in page
+    assert "<svg" in page
+    assert "verified" in page
+    assert_offline(page)
+
+
+def test_report_missing_values_not_drawn():
+    page = render_report(event_history("co2"))
+
+    assert "59 transitions with a missing value not drawn" in page
+    assert "<h3>co2</h3>" in page
+
+
 def test_report_writes_file(tmp_path, seattle):
     target = tmp_path / "report.html"
 

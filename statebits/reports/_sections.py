@@ -46,7 +46,9 @@ def overview_section(report: ReportData) -> Section:
     facts.append(("transitions", escape(f"{len(frame):,}")))
     if len(frame):
         first, last = frame["timestamp"].min(), frame["timestamp"].max()
-        span = describe_duration((last - first).total_seconds()) if last > first else "a single instant"
+        # Python datetimes, because spans of over 292 years overflow a nanosecond Timedelta.
+        seconds = (last.to_pydatetime() - first.to_pydatetime()).total_seconds()
+        span = describe_duration(seconds) if last > first else "a single instant"
         facts.append(("time span", escape(f"{format_time(first, report.tz)} to {format_time(last, report.tz)} ({span})")))
     branches = frame["branch"].fillna("main").astype(str).nunique() if len(frame) else 0
     if branches > 1:
@@ -144,11 +146,24 @@ def timelines_section(report: ReportData) -> Section:
     identities = frame["identity"]
     for identity in report.iterate(chosen, "timelines"):
         rows = frame[identities == identity]
+        parts.append(f"<h3>{escape(identity)}</h3>")
+        caption = f"Value of {identity} over time, {len(rows):,} transitions."
+
+        # A missing number has no place on a value axis, so such rows are left
+        # out of the chart and counted in its caption.
+        numbers = numeric_values(rows["to_value"])
+        if numbers is not None and numbers.isna().any():
+            missing = int(numbers.isna().sum())
+            rows = rows[numbers.notna()]
+            caption += f" {count(missing, 'transition')} with a missing value not drawn."
+        if not len(rows):
+            parts.append(f'<p class="note">{escape(caption)}</p>')
+            continue
+
         chart = timeline_chart(rows, tz=report.tz, max_points=report.max_points, title=identity, width=720, height=220)
         if len(rows) > POINTS_UP_TO:
             chart = _line_only(chart)
-        parts.append(f"<h3>{escape(identity)}</h3>")
-        parts.append(chart_figure(chart, f"Value of {identity} over time, {len(rows):,} transitions."))
+        parts.append(chart_figure(chart, caption))
     return Section("Timelines", "\n".join(parts), anchor="timelines")
 
 
