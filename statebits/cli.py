@@ -297,7 +297,8 @@ def _run_report(args: argparse.Namespace) -> int:
         if _is_sqlite(path) or _is_history_parquet(path):
             if column_options:
                 raise CommandError(
-                    f"{', '.join(column_options)} apply to event files; {path.name} already holds histories",
+                    f"invalid option {', '.join(column_options)} for {path.name}: column options apply only "
+                    "to event files, and this file already contains histories",
                     status=2,
                 )
             data: Any = _read_histories(path)

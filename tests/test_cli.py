@@ -282,7 +282,9 @@ def test_report_store_rejects_column_options(weather_store):
     result = run("report", str(weather_store), "--value", "reading", cwd=weather_store.parent)
 
     assert result.returncode == 2
-    assert "--value apply to event files" in assert_one_line_error(result)
+    line = assert_one_line_error(result)
+    assert "invalid option --value" in line
+    assert "apply only to event files" in line
 
 
 @pytest.mark.slow
