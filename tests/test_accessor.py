@@ -95,8 +95,13 @@ def test_registration_is_silent_when_repeated():
         warnings.simplefilter("error")
         registration.register_accessors()
         registration.register_accessors()
-    assert pd.DataFrame.sb is PandasAccessor
-    assert pl.DataFrame.sb is PolarsNamespace
+    assert pd.DataFrame.sb._statebits_accessor
+    assert pl.DataFrame.sb._statebits_accessor
+
+
+def test_accessor_instances_are_backend_classes(sensors):
+    assert type(sensors.to_pandas().sb) is PandasAccessor
+    assert type(sensors.to_polars().sb) is PolarsNamespace
 
 
 @pytest.fixture
@@ -119,7 +124,7 @@ def test_registration_refuses_existing_attribute(foreign_sb):
     assert pl.DataFrame({"a": [1]}).sb == "someone else's"
 
 
-@pytest.mark.parametrize("first", ["statebits", "pandas"])
+@pytest.mark.parametrize("first", ["statebits", "pandas", "statebits.frames._pandas", "statebits.frames._polars"])
 def test_import_registers_accessors(first):
     code = textwrap.dedent(
         f"""
@@ -131,7 +136,7 @@ def test_import_registers_accessors(first):
         sb.transition(2.0, "set")
         assert sb.to_pandas().sb.verify().ok
         assert sb.to_polars().sb.verify().ok
-        assert pandas.DataFrame.sb.__name__ == "PandasAccessor"
+        assert type(sb.to_pandas().sb).__name__ == "PandasAccessor"
         assert pandas.__spec__.loader is pandas.__loader__
         assert type(pandas.__loader__).__name__ != "_CallbackLoader"
         """

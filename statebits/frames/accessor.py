@@ -51,24 +51,47 @@ def _initialised(name: str, module: ModuleType) -> bool:
     return not getattr(spec, "_initializing", False) and hasattr(module, "DataFrame")
 
 
+class _PandasAccessorFactory:
+    """Build :class:`statebits.frames._pandas.PandasAccessor` for a frame.
+
+    Registration happens while pandas finishes its import, possibly because
+    the accessor module itself imports pandas, so the accessor module is
+    imported only when ``df.sb`` is first used.
+    """
+
+    _statebits_accessor = True
+
+    def __new__(cls, frame: Any) -> Any:
+        from statebits.frames._pandas import PandasAccessor
+
+        return PandasAccessor(frame)
+
+
+class _PolarsNamespaceFactory:
+    """Build :class:`statebits.frames._polars.PolarsNamespace` for a frame (see the pandas factory)."""
+
+    _statebits_accessor = True
+
+    def __new__(cls, frame: Any) -> Any:
+        from statebits.frames._polars import PolarsNamespace
+
+        return PolarsNamespace(frame)
+
+
 def _register_pandas() -> None:
     import pandas as pd
 
-    from statebits.frames._pandas import PandasAccessor
-
     if _taken(pd.DataFrame, "pandas.DataFrame"):
         return
-    pd.api.extensions.register_dataframe_accessor(ACCESSOR_NAME)(PandasAccessor)
+    pd.api.extensions.register_dataframe_accessor(ACCESSOR_NAME)(_PandasAccessorFactory)
 
 
 def _register_polars() -> None:
     import polars as pl
 
-    from statebits.frames._polars import PolarsNamespace
-
     if _taken(pl.DataFrame, "polars.DataFrame"):
         return
-    pl.api.register_dataframe_namespace(ACCESSOR_NAME)(PolarsNamespace)
+    pl.api.register_dataframe_namespace(ACCESSOR_NAME)(_PolarsNamespaceFactory)
 
 
 def _taken(cls: type, label: str) -> bool:
@@ -116,21 +139,30 @@ class _ImportWatcher(importlib.abc.MetaPathFinder):
             self._searching.discard(fullname)
         if spec is None or spec.loader is None:
             return None
+        spec.loader = _CallbackLoader(spec.loader, self, fullname)
+        return spec
+
+    def take_callbacks(self, module_name: str) -> list[Callable[[], None]]:
+        """Remove and return the callbacks of a module; uninstall the watcher when none are left.
+
+        Called when the module is executed, not when its spec is found: libraries
+        probe optional dependencies with ``importlib.util.find_spec`` without
+        importing them.
+        """
         with self._lock:
-            callbacks = self._callbacks.pop(fullname, [])
+            callbacks = self._callbacks.pop(module_name, [])
             if not self._callbacks and self in sys.meta_path:
                 sys.meta_path.remove(self)
-        if callbacks:
-            spec.loader = _CallbackLoader(spec.loader, callbacks)
-        return spec
+        return callbacks
 
 
 class _CallbackLoader(importlib.abc.Loader):
-    """Delegate to the real loader, then run callbacks once the module is executed."""
+    """Delegate to the real loader, then run the watcher's callbacks once the module is executed."""
 
-    def __init__(self, loader: Any, callbacks: list[Callable[[], None]]) -> None:
+    def __init__(self, loader: Any, watcher: _ImportWatcher, module_name: str) -> None:
         self._loader = loader
-        self._callbacks = callbacks
+        self._watcher = watcher
+        self._module_name = module_name
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         return self._loader.create_module(spec)
@@ -141,7 +173,7 @@ class _CallbackLoader(importlib.abc.Loader):
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
         self._loader.exec_module(module)
-        for callback in self._callbacks:
+        for callback in self._watcher.take_callbacks(self._module_name):
             try:
                 callback()
             except Exception as exc:  # a failed registration must not break the user's import
