@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -410,6 +411,52 @@ def test_threads_write_one_chain(tmp_path):
     for sb in statebits:
         steps = [entry["step"] for entry in logger.entries(sb.identity, event="transition")]
         assert sorted(steps) == list(range(1, 51))
+
+
+def test_merge_logged():
+    logger = AuditLogger()
+    sb = Statebit("plan", 1)
+    fork = sb.fork("What-if")
+    fork.transition(2, "Fork change")
+    logger.attach(sb)
+    merge_transition = sb.merge(fork)
+
+    entry = logger.entries(event="transition")[-1]
+    assert entry["checksum"] == merge_transition.checksum
+    assert logger.verify().ok
+
+
+def test_detach_during_merges_no_deadlock():
+    # Merges notify observers while holding the statebit's lock; detaching
+    # at the same time must not wait on the two locks in the opposite order.
+    logger = AuditLogger()
+    sb = Statebit("plan", 0)
+    # Runs before the logger's observer, widening the time the lock is held.
+    sb.add_observer(lambda statebit, transition: time.sleep(0.001))
+    merges_done = threading.Event()
+
+    def merge_repeatedly():
+        for number in range(100):
+            fork = sb.fork("What-if")
+            fork.transition(number + 1, "Fork change")
+            sb.merge(fork)
+        merges_done.set()
+
+    def attach_repeatedly():
+        while not merges_done.is_set():
+            logger.attach(sb)
+            time.sleep(0.0005)
+            logger.detach(sb)
+
+    threads = [threading.Thread(target=merge_repeatedly, daemon=True), threading.Thread(target=attach_repeatedly, daemon=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(logger.entries(event="transition")) > 0
+    assert logger.verify().ok
 
 
 # -- compliance report ------------------------------------------------------------------------

@@ -186,18 +186,19 @@ class AuditLogger:
         """
         if not isinstance(sb, Statebit):
             raise invalid_parameter("sb", sb, "a Statebit", "AuditLogger.attach")
-        with self._lock:
+
+        def observe(statebit: Statebit, transition: StateTransition) -> None:
+            self._log_transition(statebit, transition)
+
+        # Locks are always taken statebit first, then logger: observers run
+        # with the statebit's lock held during merges. Holding the statebit's
+        # lock also keeps any transition from falling between the attach
+        # entry and the first logged transition.
+        with sb._lock, self._lock:
             if id(sb) in self._attached:
                 raise ValidationError(f"statebit {sb.key!r} is already attached to this AuditLogger")
-
-            def observe(statebit: Statebit, transition: StateTransition) -> None:
-                self._log_transition(statebit, transition)
-
-            with sb._lock:
-                # Taken under the statebit's lock so no transition falls between
-                # the attach entry and the first logged transition.
-                self._append(_statebit_event("attach", sb))
-                sb.add_observer(observe)
+            self._append(_statebit_event("attach", sb))
+            sb.add_observer(observe)
             self._attached[id(sb)] = (sb, observe)
             self._known[sb.identity] = sb
 
@@ -207,20 +208,27 @@ class AuditLogger:
         Raises ValidationError when ``sb`` is not attached.
         """
         with self._lock:
-            found = self._attached.pop(id(sb), None)
-            if found is None:
-                identity = getattr(sb, "key", sb)
-                raise ValidationError(f"statebit {identity!r} is not attached to this AuditLogger")
-            statebit, observe = found
-            with statebit._lock:
-                statebit.remove_observer(observe)
-                self._append(_statebit_event("detach", statebit))
+            found = self._attached.get(id(sb))
+        if found is None:
+            identity = getattr(sb, "key", sb)
+            raise ValidationError(f"statebit {identity!r} is not attached to this AuditLogger")
+        statebit, observe = found
+        with statebit._lock, self._lock:
+            if self._attached.pop(id(sb), None) is None:
+                raise ValidationError(f"statebit {statebit.key!r} was detached by another thread")
+            statebit.remove_observer(observe)
+            self._append(_statebit_event("detach", statebit))
 
     def close(self) -> None:
         """Detach every statebit and close the file; the logger can then no longer write."""
         with self._lock:
-            for statebit, _ in list(self._attached.values()):
+            attached = [statebit for statebit, _ in self._attached.values()]
+        for statebit in attached:
+            try:
                 self.detach(statebit)
+            except ValidationError:
+                pass  # detached by another thread meanwhile
+        with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None

@@ -129,7 +129,11 @@ class BackupManager:
         if self.directory is not None and self.directory.exists() and not self.directory.is_dir():
             raise invalid_parameter("directory", str(self.directory), "a folder path, not a file", "BackupManager")
         self._key = check_key(key, "BackupManager")
+        # _lock guards the registry. _write_lock orders creating and deleting
+        # backups; it is held while statebits are copied under their own locks,
+        # so register() never waits for a backup in progress.
         self._lock = threading.RLock()
+        self._write_lock = threading.Lock()
         self._registered: dict[str, Statebit] = {}
         self._memory: dict[str, str] = {}
 
@@ -206,8 +210,8 @@ class BackupManager:
         return await asyncio.to_thread(self._create, name, bool(full))
 
     def _create(self, name: str, full: bool) -> str:
-        with self._lock:
-            statebits = list(self._registered.values())
+        with self._write_lock:
+            statebits = self.registered()
             if not statebits:
                 raise ValidationError("no statebits are registered; call register(sb) before create_backup()")
             latest = self._latest()
@@ -376,7 +380,7 @@ class BackupManager:
         Raises ValidationError for an unknown backup, or when an incremental
         backup names it as parent; delete that one first.
         """
-        with self._lock:
+        with self._write_lock:
             self._load(backup_id)
             children = [item for item in self._backup_ids() if item != backup_id and self._load(item)["parent"] == backup_id]
             if children:
