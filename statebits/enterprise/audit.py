@@ -87,7 +87,7 @@ class AuditLogger:
     ----------
     storage : {"memory", "file"}, default "memory"
         Where entries are kept. With ``"file"`` each entry is appended to
-        ``filepath`` and flushed before the observer returns; an existing
+        ``filepath`` and flushed before the observer returns. An existing
         file is continued, so a log can be closed, reopened and verified.
     filepath : str or path-like, optional
         Required with ``storage="file"``.

@@ -130,8 +130,8 @@ class BackupManager:
             raise invalid_parameter("directory", str(self.directory), "a folder path, not a file", "BackupManager")
         self._key = check_key(key, "BackupManager")
         # _lock guards the registry. _write_lock orders creating and deleting
-        # backups; it is held while statebits are copied under their own locks,
-        # so register() never waits for a backup in progress.
+        # backups. Statebits are copied under _write_lock and their own locks
+        # only, so register() never waits for a backup in progress.
         self._lock = threading.RLock()
         self._write_lock = threading.Lock()
         self._registered: dict[str, Statebit] = {}

@@ -269,7 +269,7 @@ class TenantManager:
             return len(self._statebits.get(tenant.tenant_id, ()))
 
     def tenant_of(self, sb: Statebit) -> str | None:
-        """Return the id of the tenant holding ``sb``, or None when no tenant of this manager holds it."""
+        """Return the id of the tenant ``sb`` is registered with, or None when it belongs to no tenant of this manager."""
         if not isinstance(sb, Statebit):
             raise invalid_parameter("sb", sb, "a Statebit", "tenant_of")
         with self._lock:
@@ -370,8 +370,9 @@ def admit_to_active_tenants(statebits: Iterable[Statebit]) -> None:
 def _register_new_statebit(sb: Statebit) -> None:
     # The creation hook: it runs for every Statebit, so the common case of no
     # active tenant returns after one ContextVar read.
-    # NOTE: a hook added after this one that raises aborts the construction
-    # too, but the aborted statebit stays registered with the tenant.
+    # NOTE: a statebit whose construction fails after this hook ran stays
+    # registered: a later hook that raises, or Statebit.from_dict when the
+    # chain it loads does not verify.
     if _ACTIVE.get():
         admit_to_active_tenants([sb])
 
