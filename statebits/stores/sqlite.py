@@ -14,6 +14,7 @@ missing side-table row as an IntegrityError at its step.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -118,10 +119,7 @@ _INSERT_STATEBIT = (
     "INSERT INTO statebits (identity, branch, initial_codec, initial_value, genesis, created_at_ns, lineage, "
     "fork_point, fork_reason, base_id, base_len) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_TRANSITION = (
-    "INSERT INTO transitions (statebit_id, step, timestamp_ns, recorded_at_ns, confidence, value_codec, value, "
-    "reason_id, tagset_id, metadata, caused_by, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_TRANSITION_COLUMNS = ("statebit_id", "step", "timestamp_ns", "recorded_at_ns", "confidence", "value", "reason_id", "checksum")
 _SELECT_ROWS = (
     "SELECT timestamp_ns, recorded_at_ns, confidence, value, reason_id, tagset_id, checksum "
     "FROM transitions WHERE statebit_id = ? AND step BETWEEN ? AND ? ORDER BY step"
@@ -382,26 +380,33 @@ class SQLiteStore(Store):
     def _append_rows(self, stored: StoredStatebit, first_step: int, columns: HistoryColumns) -> None:
         count = len(columns)
         codecs, values = encode_values(columns.values)
-        reason_ids = self._ids(self._reason_ids, "reasons", "reason", columns.reasons, str)
-        tagset_ids: Iterable[int] = repeat(0)
-        if columns.tags is not None:
-            tagset_ids = self._ids(self._tagset_ids, "tagsets", "tags", columns.tags, _encode_tags)
         checksums = columns.checksums
-        rows = zip(
+        data: list[Iterable[Any]] = [
             repeat(stored.handle),
             range(first_step, first_step + count),
             columns.timestamps,
             columns.recorded,
             columns.confidences,
-            codecs if codecs is not None else repeat(None),
             values,
-            reason_ids,
-            tagset_ids,
-            _sparse_column(count, columns.metadata, lambda meta: encode_json(dict(meta))),
-            _sparse_column(count, columns.causes, encode_causes),
+            self._ids(self._reason_ids, "reasons", "reason", columns.reasons, str),
             [checksums[offset : offset + 32] for offset in range(0, 32 * count, 32)],
-        )
-        self._connection.executemany(_INSERT_TRANSITION, rows)
+        ]
+        # Columns that are NULL or 0 in every row are left to their defaults:
+        # each bound parameter costs time on every row.
+        optional: list[str] = []
+        if codecs is not None:
+            optional.append("value_codec")
+            data.append(codecs)
+        if columns.tags is not None:
+            optional.append("tagset_id")
+            data.append(self._ids(self._tagset_ids, "tagsets", "tags", columns.tags, _encode_tags))
+        if columns.metadata:
+            optional.append("metadata")
+            data.append(_sparse_column(count, columns.metadata, lambda meta: encode_json(dict(meta))))
+        if columns.causes:
+            optional.append("caused_by")
+            data.append(_sparse_column(count, columns.causes, encode_causes))
+        self._connection.executemany(_insert_statement(tuple(optional)), zip(*data))
 
     def _ids(self, cache: dict[Any, int], table: str, column: str, items: Sequence[Any], to_text: Any) -> list[int]:
         """Return the side-table id of each item and insert the missing ones. Runs inside a transaction."""
@@ -554,9 +559,14 @@ def _segments(stored: StoredStatebit) -> list[tuple[int, int, int]]:
     return segments
 
 
-def _sparse_column(count: int, entries: dict[int, Any], encode: Any) -> Iterable[str | None]:
-    if not entries:
-        return repeat(None)
+@functools.lru_cache(maxsize=None)
+def _insert_statement(optional: tuple[str, ...]) -> str:
+    """Return the INSERT of one transition row with the base columns and ``optional`` ones."""
+    names = _TRANSITION_COLUMNS + optional
+    return f"INSERT INTO transitions ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
+def _sparse_column(count: int, entries: dict[int, Any], encode: Any) -> list[str | None]:
     column: list[str | None] = [None] * count
     for position, item in entries.items():
         column[position] = encode(item)
