@@ -289,6 +289,14 @@ def test_guard_checks_at_call_time(ac, sb):
     assert len(sb.history) == 0
 
 
+def test_guard_missing_attribute(ac, sb):
+    as_bob = ac.guard(sb, "bob")
+
+    assert getattr(as_bob, "_repr_html_", None) is None
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        as_bob.nonexistent
+
+
 def test_guard_is_read_only(ac, sb):
     as_alice = ac.guard(sb, "alice")
 

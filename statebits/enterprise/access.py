@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import inspect
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -397,14 +398,18 @@ _REQUIRED: Mapping[str, Permission] = MappingProxyType(
 )
 
 
+_MISSING = object()
+
+
 class GuardedStatebit:
     """A view of a protected statebit that acts as one user.
 
     Reading an attribute checks the permission it needs (see
     :class:`Permission`); methods are checked again when called, so a
-    revoked permission takes effect at once. Everything not listed for
-    READ, WRITE or MERGE, including private attributes, needs ADMIN.
-    Denied access raises :class:`PermissionDenied`.
+    revoked permission takes effect at once. Every other existing attribute,
+    private ones included, needs ADMIN. Denied access raises
+    :class:`PermissionDenied`, and a name the statebit does not have raises
+    AttributeError as usual.
 
     Examples
     --------
@@ -436,6 +441,10 @@ class GuardedStatebit:
         return self._user
 
     def __getattr__(self, name: str) -> Any:
+        # Missing names raise AttributeError before any check, so probes such
+        # as getattr(guarded, "_repr_html_", None) by Jupyter keep working.
+        if inspect.getattr_static(self._statebit, name, _MISSING) is _MISSING:
+            raise AttributeError(f"{type(self._statebit).__name__!r} object has no attribute {name!r}")
         permission = _REQUIRED.get(name, Permission.ADMIN)
         self._access.require(self._user, self._statebit, permission)
         found = getattr(self._statebit, name)
