@@ -404,12 +404,12 @@ _MISSING = object()
 class GuardedStatebit:
     """A view of a protected statebit that acts as one user.
 
-    Reading an attribute checks the permission it needs (see
-    :class:`Permission`); methods are checked again when called, so a
-    revoked permission takes effect at once. Every other existing attribute,
-    private ones included, needs ADMIN. Denied access raises
-    :class:`PermissionDenied`, and a name the statebit does not have raises
-    AttributeError as usual.
+    Reading an attribute checks the permission it needs. The attributes
+    listed under :class:`Permission` need READ, WRITE or MERGE, and every
+    other existing attribute, private ones included, needs ADMIN. Methods
+    are checked again when called, so a revoked permission takes effect at
+    once. Denied access raises :class:`PermissionDenied`. A name the
+    statebit does not have raises AttributeError as usual.
 
     Examples
     --------
