@@ -40,6 +40,14 @@ from statebits.core import (
     set_clock,
     use_clock,
 )
+from statebits.enterprise import (
+    AccessControl,
+    AuditLogger,
+    BackupManager,
+    Permission,
+    TenantLimitError,
+    TenantManager,
+)
 from statebits.explain.graph import CausalGraph
 from statebits.frames.accessor import register_accessors as _register_accessors
 
@@ -51,7 +59,10 @@ _LAZY: dict[str, str] = {
     "from_events": "statebits.frames.ingest",
     "read_parquet": "statebits.frames.parquet",
     "write_parquet": "statebits.frames.parquet",
+    "render_report": "statebits.reports",
 }
+# Subpackages reachable as attributes after a plain `import statebits`.
+_SUBPACKAGES = ("datasets", "reports", "ml", "widgets", "stores", "frames", "enterprise", "explain")
 
 __all__ = [
     "Statebit",
@@ -83,11 +94,20 @@ __all__ = [
     "NotFittedError",
     "InsufficientDataError",
     "MissingDependencyError",
+    "TenantManager",
+    "TenantLimitError",
+    "AccessControl",
+    "Permission",
+    "AuditLogger",
+    "BackupManager",
+    "render_report",
     "__version__",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"statebits.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'statebits' has no attribute {name!r}")

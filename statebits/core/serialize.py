@@ -16,7 +16,7 @@ from statebits.core.history import History, extend_history
 from statebits.core.transition import CauseRef
 
 if TYPE_CHECKING:
-    from statebits.core.statebit import Statebit
+    from statebits.core.statebit import Statebit, creation_hooks_suspended, run_creation_hooks
 
 __all__ = ["statebit_to_dict", "statebit_from_dict", "restore_statebit", "FORMAT"]
 
@@ -125,7 +125,7 @@ def restore_statebit(
     IntegrityError
         When a stored checksum does not match its record.
     """
-    from statebits.core.statebit import Statebit
+    from statebits.core.statebit import Statebit, creation_hooks_suspended, run_creation_hooks
 
     count = len(timestamps)
     lengths = {len(values), len(reasons), len(confidences), len(recorded)}
@@ -147,7 +147,9 @@ def restore_statebit(
         if len(expected) != 32 * count:
             raise ValidationError(f"invalid checksum column for {identity!r}: expected {count} checksums of 64 hex characters")
 
-    sb = Statebit(identity, initial_value, created_at=created_at_ns)
+    # Creation hooks (tenant scoping) see the statebit only once its chain verified.
+    with creation_hooks_suspended():
+        sb = Statebit(identity, initial_value, created_at=created_at_ns)
     if branch != "main":
         sb._history = History(identity, sb.initial_value, branch=branch)
     frozen_meta = {i: freeze_mapping(item) for i, item in (metadata or {}).items()}
@@ -161,6 +163,7 @@ def restore_statebit(
         if transition_meta and "merged_head" in transition_meta:
             sb._merged_heads.add(transition_meta["merged_head"])
     sb._frozen = frozen
+    run_creation_hooks(sb)
     return sb
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import struct
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +37,24 @@ _set_index = StateTransition._index.__set__  # type: ignore[attr-defined]
 #: Callables run with each new Statebit at the end of its construction, such
 #: as tenant scoping; a hook that raises aborts the construction.
 CREATION_HOOKS: list[Callable[["Statebit"], None]] = []
+_hooks_suspended: contextvars.ContextVar[bool] = contextvars.ContextVar("statebits_hooks_suspended", default=False)
+
+
+def run_creation_hooks(sb: "Statebit") -> None:
+    """Run every creation hook with ``sb``."""
+    for hook in list(CREATION_HOOKS):
+        hook(sb)
+
+
+@contextlib.contextmanager
+def creation_hooks_suspended() -> Iterator[None]:
+    """Build statebits without running creation hooks, e.g. before loaded data is verified."""
+    token = _hooks_suspended.set(True)
+    try:
+        yield
+    finally:
+        _hooks_suspended.reset(token)
+
 _BATCH_KEYS = frozenset({"new_value", "reason", "confidence", "tags", "metadata", "timestamp", "caused_by"})
 
 
@@ -81,8 +101,8 @@ class Statebit:
         self._fork_count = 0
         # A store attaches itself here; see attach_sink().
         self._sink: Any = None
-        for hook in CREATION_HOOKS:
-            hook(self)
+        if CREATION_HOOKS and not _hooks_suspended.get():
+            run_creation_hooks(self)
 
     # -- basic properties -----------------------------------------------------
 
