@@ -247,7 +247,8 @@ def bench_lstm() -> None:
     ]
     started = time.perf_counter()
     early = SequencePredictor(model_type="lstm").train(frame, sequence_length=10, epochs=50)
-    lines.append(f"| epochs=50, early stopping (default) | {early.n_epochs_} | {time.perf_counter() - started:.1f} |")
+    default_seconds = time.perf_counter() - started
+    lines.append(f"| epochs=50, early stopping (default) | {early.n_epochs_} | {default_seconds:.1f} |")
     started = time.perf_counter()
     full = SequencePredictor(model_type="lstm", patience=50).train(frame, sequence_length=10, epochs=50)
     full_seconds = time.perf_counter() - started
@@ -256,8 +257,13 @@ def bench_lstm() -> None:
         started = time.perf_counter()
         SequencePredictor(model_type="lstm", patience=50, num_threads=threads).train(frame, sequence_length=10, epochs=3)
         lines.append(f"| 3 epochs with num_threads={threads} | 3 | {time.perf_counter() - started:.1f} |")
-    verdict = "met" if full_seconds <= 60 else "missed"
-    lines += ["", f"Target (LSTM training on 10,000 points in at most 60 s on two cores, all 50 epochs): **{verdict}**."]
+    lines += [
+        "",
+        "Target (LSTM training on 10,000 points in at most 60 s on two cores): "
+        f"**{'met' if default_seconds <= 60 else 'missed'}** with the default settings ({default_seconds:.0f} s); "
+        f"**{'met' if full_seconds <= 60 else 'missed'}** when early stopping is switched off and all 50 epochs run "
+        f"({full_seconds:.0f} s).",
+    ]
     print("lstm: done", flush=True)
     write_section("ml-lstm-10k", "LSTM training time on 10,000 points", "\n".join(lines), "python benchmarks/bench_ml.py --only lstm")
 

@@ -101,8 +101,8 @@ def test_score_does_not_depend_on_batch():
     tail_scores = detector.score_samples(frame.iloc[-60:])
     single = detector.detect(frame, transition_index=-1).anomaly_score
     assert single == pytest.approx(all_scores[-1])
-    # The tail frame has less context for its first rows, but its last row
-    # sees the full 50-row window. pandas' online rolling variance rounds
+    # The tail frame has less context for its first rows, but the window of
+    # its last row covers the full 50 rows. pandas' online rolling variance rounds
     # differently when the window starts elsewhere, which can move an ECDF
     # rank by one, hence the tolerance.
     assert tail_scores[-1] == pytest.approx(all_scores[-1], rel=0.01)

@@ -122,8 +122,6 @@ def test_window_hits_counts_hits_and_outside_flags():
 
 
 def test_rolling_zscore_matches_reference_figures():
-    # The datasets' README gives 2 of 4 windows and 241 outside flags for
-    # machine_temperature, and 0 of 5 windows on nyc_taxi.
     name = NAB_SERIES[0]
     frame = load_nab(name)
     assert window_hits(frame["timestamp"], rolling_zscore_flags(frame), nab_windows(name)) == (2, 241)

@@ -62,8 +62,8 @@ def test_forecast_each_identity(weather_collection):
 
 
 def test_forecast_automl_names_model(weather_collection):
-    one = weather_collection[weather_collection["identity"] == "temp_max"]
-    result = verbs.forecast(pl.from_pandas(one[["identity", "step", "timestamp", "to_value"]]), 2, candidates=["last_value", "linear"])
+    temp_max_rows = weather_collection[weather_collection["identity"] == "temp_max"]
+    result = verbs.forecast(pl.from_pandas(temp_max_rows[["identity", "step", "timestamp", "to_value"]]), 2, candidates=["last_value", "linear"])
     assert isinstance(result, pl.DataFrame)
     assert set(result["model"].to_list()) <= {"last_value", "linear"}
 
@@ -84,9 +84,9 @@ def test_explain_sentences_per_transition(weather_collection):
 def test_explain_with_model_returns_shap(weather_collection):
     from statebits.ml import AnomalyDetector
 
-    one = weather_collection[weather_collection["identity"] == "temp_max"]
-    detector = AnomalyDetector().fit(one)
-    values = verbs.explain(one, model=detector, max_rows=4)
+    temp_max_rows = weather_collection[weather_collection["identity"] == "temp_max"]
+    detector = AnomalyDetector().fit(temp_max_rows)
+    values = verbs.explain(temp_max_rows, model=detector, max_rows=4)
     assert list(values.columns) == ["identity", "step", "value", "delta", "rolling_z_50", "rolling_std_50"]
     assert len(values) == 4
 

@@ -195,11 +195,11 @@ class NLExplainer:
         )
 
     def _explain_anomaly(self, result: Any, source: Any) -> str:
-        who = "" if getattr(result, "identity", None) is None else f" of {result.identity}"
+        identity_text = "" if getattr(result, "identity", None) is None else f" of {result.identity}"
         verdict = "is flagged as an anomaly" if result.is_anomaly else "looks normal"
         relation = "above" if result.is_anomaly else "at or below"
         text = (
-            f"Step {result.step}{who} {verdict}: its score {self._fmt(result.anomaly_score)} is {relation} the threshold "
+            f"Step {result.step}{identity_text} {verdict}: its score {self._fmt(result.anomaly_score)} is {relation} the threshold "
             f"{self._fmt(result.threshold)} (method {result.method}, contamination {result.contamination})."
         )
         features = getattr(result, "features", None) or {}
@@ -222,8 +222,8 @@ class NLExplainer:
     def _explain_cluster(self, assignment: Mapping[str, Any]) -> str:
         cluster = assignment["cluster"]
         step = assignment.get("step")
-        who = "" if assignment.get("identity") is None else f" of {assignment['identity']}"
-        subject = f"Step {step}{who}" if step is not None else "The transition"
+        identity_text = "" if assignment.get("identity") is None else f" of {assignment['identity']}"
+        subject = f"Step {step}{identity_text}" if step is not None else "The transition"
         if cluster == -1:
             return f"{subject} is noise: it lies in no dense cluster."
         text = f"{subject} belongs to cluster {cluster}"
@@ -233,7 +233,7 @@ class NLExplainer:
         return text + "."
 
     def _explain_prediction(self, prediction: Any) -> str:
-        who = "" if getattr(prediction, "identity", None) is None else f" of {prediction.identity}"
+        identity_text = "" if getattr(prediction, "identity", None) is None else f" of {prediction.identity}"
         horizon = getattr(prediction, "horizon", 1)
         ahead = "the next value" if horizon == 1 else f"the value {horizon} steps ahead"
         low, high = prediction.interval
@@ -242,7 +242,7 @@ class NLExplainer:
         model = getattr(prediction, "model_type", None)
         by = f" by the {model} model" if model else ""
         return (
-            f"{ahead[0].upper()}{ahead[1:]}{who} is predicted to be {self._fmt(prediction.predicted_value)}{by} "
+            f"{ahead[0].upper()}{ahead[1:]}{identity_text} is predicted to be {self._fmt(prediction.predicted_value)}{by} "
             f"({level_text} {self._fmt(low)} to {self._fmt(high)}; confidence {prediction.confidence:.2f})."
         )
 

@@ -41,11 +41,11 @@ def as_history_frame(data: Any, *, owner: str, required: tuple[str, ...] = ML_RE
     Returns
     -------
     pandas.DataFrame
-        A copy with a ``datetime64[ns, UTC]`` timestamp column, a float
-        ``confidence`` column (1.0 where the input has none), a
-        ``from_value`` column (derived from the previous row where the input
-        has none), rows sorted by identity and step, a fresh RangeIndex, and
-        the column ``_position`` holding each row's position in the input.
+        A copy sorted by identity and step, with a fresh RangeIndex and a
+        ``datetime64[ns, UTC]`` timestamp column. Where the input has no
+        ``confidence`` column, it is 1.0. Where it has no ``from_value``
+        column, that column is the previous row's value. The added column
+        ``_position`` contains each row's position in the input.
 
     Raises
     ------
@@ -77,12 +77,12 @@ def as_history_frame(data: Any, *, owner: str, required: tuple[str, ...] = ML_RE
 
 
 def select_identity(frame: pd.DataFrame, identity: Any, owner: str) -> pd.DataFrame:
-    """Return the rows of one identity, or the whole frame when it holds only one.
+    """Return the rows of one identity, or the whole frame when it contains only one.
 
     Raises
     ------
     ValidationError
-        If ``identity`` is None and the frame holds several identities, or if
+        If ``identity`` is None and the frame contains several identities, or if
         ``identity`` does not occur in the frame.
     """
     identities = frame["identity"].unique()

@@ -11,11 +11,11 @@ the fitted threshold:
 - ``contamination=c`` with 0 < c <= 0.5: threshold = the (1 - c) quantile of
   the training scores, so about a share ``c`` of the training rows is flagged.
 
-The default method is ECOD (PyOD) on four features: value, delta, and the
-z-score and standard deviation against the 50 transitions before each row.
-On the five NAB series shipped for development it hit more labelled anomaly
-windows with fewer flags outside them than a causal rolling z-score; the
-figures are in docs/benchmarks.md, produced by benchmarks/bench_ml.py.
+The default method is ECOD on four features: value, delta, and the z-score
+and standard deviation against the 50 transitions before each row. On five
+series of the Numenta Anomaly Benchmark it hit more labelled anomaly windows,
+with fewer flags outside them, than a causal rolling z-score. The figures are
+in docs/benchmarks.md, produced by benchmarks/bench_ml.py.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ __all__ = ["AnomalyDetector", "AnomalyResult", "AnomalyWatch", "METHODS", "DEFAU
 
 logger = logging.getLogger(__name__)
 
-#: Features the detector reads unless told otherwise.
+#: Features the detector reads when ``features`` is None.
 DEFAULT_FEATURES = FeatureSpec(
     lags=(),
     windows=(50,),
@@ -53,7 +53,7 @@ DEFAULT_FEATURES = FeatureSpec(
 #: Robust standard deviations above the median score that "auto" flags.
 AUTO_THRESHOLD_MADS = 5.0
 
-#: Fewest transitions any method is fitted on.
+#: Minimum number of transitions any method is fitted on.
 MIN_FIT_ROWS = 10
 
 # scikit-learn detectors: name -> (module, class).
@@ -310,7 +310,7 @@ class AnomalyDetector(ParamsMixin):
         return estimator, estimator.decision_scores_
 
     def _clamp_neighbours(self, params: dict[str, Any], cls: type, n_rows: int) -> None:
-        # k-neighbour methods need k < rows; lower k and say so.
+        # k-neighbour methods need k < rows, so a larger k is lowered with a warning.
         signature = inspect.signature(cls.__init__).parameters
         if "n_neighbors" not in signature:
             return

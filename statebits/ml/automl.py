@@ -28,7 +28,7 @@ __all__ = ["AutoMLPredictor", "CANDIDATES", "infer_season_length"]
 #: Candidate names, in the order they are reported.
 CANDIDATES: tuple[str, ...] = ("last_value", "seasonal_naive", "linear", "gradient_boosting", "lstm", "transformer")
 
-# Fewest values in the first training block of the cross-validation.
+# Minimum number of values in the first training block of the cross-validation.
 _MIN_TRAIN_BLOCK = 8
 
 # Seasons for common regular spacings: a day of hours, a week of days, a year
@@ -82,9 +82,9 @@ class AutoMLPredictor(ParamsMixin):
     Attributes
     ----------
     leaderboard_ : pandas.DataFrame
-        One row per candidate: mean and standard deviation of the fold MAE,
-        fit seconds, and rank; a failed candidate has NaN scores and the
-        error in ``error``.
+        One row per candidate with the mean and standard deviation of the
+        fold MAE, the fit seconds and the rank. A failed candidate has NaN
+        scores and its error message in ``error``.
     best_model_name_ : str
     best_model_ : object
         The winner refitted on the whole history.
@@ -317,13 +317,15 @@ class _WindowRegression:
         else:
             ensemble = import_optional("sklearn.ensemble", feature="AutoMLPredictor")
             self.model_ = ensemble.HistGradientBoostingRegressor(max_iter=200, random_state=self.random_state)
-        self.model_.fit(flat, targets)
+        with _one_openmp_thread():
+            self.model_.fit(flat, targets)
         self.window_length = self.length_
         return self
 
     def _predict_scaled_windows(self, windows: np.ndarray) -> np.ndarray:
         inputs = window_inputs(windows).reshape(len(windows), -1)
-        return windows[:, -1] + self.model_.predict(inputs)
+        with _one_openmp_thread():
+            return windows[:, -1] + self.model_.predict(inputs)
 
     def predict_windows(self, windows: np.ndarray) -> np.ndarray:
         return self.scaler_.inverse(self._predict_scaled_windows(self.scaler_.transform(windows)))
@@ -386,6 +388,17 @@ class _Network:
             }
         )
         return self.predictor.forecast(frame, horizon)["predicted_value"].to_numpy()
+
+
+def _one_openmp_thread() -> Any:
+    """Limit OpenMP to one thread for scikit-learn's gradient boosting.
+
+    On a 2-core machine with other processes running, fitting
+    HistGradientBoostingRegressor on 250 windows took 5.0 s with its default
+    OpenMP threads and 0.44 s with one.
+    """
+    threadpoolctl = import_optional("threadpoolctl", feature="AutoMLPredictor")
+    return threadpoolctl.threadpool_limits(limits=1, user_api="openmp")
 
 
 def _make_candidate(name: str, season: int, length: int, epochs: int, random_state: int) -> Any:

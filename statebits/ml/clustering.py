@@ -18,7 +18,7 @@ from statebits.ml.features import FeatureSpec, features_from_frame
 
 __all__ = ["StateClusterer", "METHODS", "DEFAULT_FEATURES"]
 
-#: Features the clusterer reads unless told otherwise: the level, and the
+#: Features the clusterer reads when ``features`` is None: the level, and the
 #: local level and spread of the 5 transitions before it. Adding ``delta``
 #: would split states by direction of movement rather than by level.
 DEFAULT_FEATURES = FeatureSpec(

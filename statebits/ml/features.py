@@ -35,7 +35,7 @@ CALENDAR_FEATURES: tuple[str, ...] = ("hour", "day_of_week", "month")
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which features to build from a history frame.
+    """Selection of the features built from a history frame.
 
     Parameters
     ----------
@@ -146,9 +146,9 @@ def features_from_frame(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     first_value = grouped.transform("first")
     out: dict[str, pd.Series] = {"value": values}
 
-    # A transition's change is to_value - from_value, which also covers the
-    # first transition of a Statebit (from its initial value); rows without a
-    # numeric from_value use the previous row's value, or 0 at the start.
+    # A transition's change is to_value - from_value, so a Statebit's first
+    # transition is measured from its initial value. Rows without a numeric
+    # from_value use the previous row's value, or 0 at the start.
     previous_value = grouped.shift(1)
     if "from_value" in frame.columns:
         recorded_from = pd.to_numeric(frame["from_value"].map(_bool_to_int), errors="coerce").astype("float64")

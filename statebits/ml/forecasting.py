@@ -1,6 +1,6 @@
 """Next-value forecasts from a history with LSTM or transformer networks.
 
-The network sees the last ``sequence_length`` values, standardised with a
+The network reads the last ``sequence_length`` values, standardised with a
 scale fitted on the training part of the series only, and predicts the change
 to the next value. Training holds out the last ``validation_fraction`` of the
 windows, stops early when the validation loss stops improving and keeps the
@@ -33,7 +33,7 @@ __all__ = ["SequencePredictor", "MLPrediction", "MODEL_TYPES", "make_prediction"
 #: Accepted values of ``model_type``.
 MODEL_TYPES: tuple[str, ...] = ("lstm", "transformer")
 
-#: Fewest transitions training accepts: two windows of one value each.
+#: Minimum number of transitions training accepts: two windows of one value each.
 MIN_TRAIN_ROWS = 3
 
 # Format version written by save(); load() rejects other versions.
@@ -215,7 +215,7 @@ class SequencePredictor(ParamsMixin):
         n_windows = len(values) - length
         n_validation = int(round(n_windows * self.validation_fraction)) if n_windows >= 10 else 0
         n_train_windows = n_windows - n_validation
-        # The scaler sees the values the training windows and targets cover, nothing later.
+        # The scaler is fitted on the values the training windows and targets cover, nothing later.
         scaler = SeriesScaler().fit(values[: n_train_windows + length])
         scaled = scaler.transform(values)
         inputs, targets = make_windows(scaled, length)
@@ -455,7 +455,7 @@ class SequencePredictor(ParamsMixin):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the trained predictor to ``path`` with ``torch.save``.
 
-        The file holds the weights and plain numbers only, so :meth:`load`
+        The file contains the weights and plain numbers only, so :meth:`load`
         reads it with ``weights_only=True``.
         """
         check_fitted(self, "network_", verb="train")
