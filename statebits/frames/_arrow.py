@@ -26,7 +26,6 @@ __all__ = [
     "JSON_ENCODING",
     "ENCODING_KEY",
     "common_arrays",
-    "constant_strings",
     "runs_strings",
     "typed_values",
     "json_values",
@@ -93,11 +92,6 @@ def metadata_json(history: Any, columns: HistoryColumns) -> pa.Array:
         array = _scatter_strings(columns.count, positions, texts)
     history._cache[_METADATA_KEY] = array
     return array
-
-
-def constant_strings(text: str, count: int) -> pa.Array:
-    """Return ``text`` repeated ``count`` times as a large_string array."""
-    return runs_strings([(text, count)])
 
 
 def runs_strings(runs: list[tuple[str, int]]) -> pa.Array:

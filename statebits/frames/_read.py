@@ -54,9 +54,6 @@ class ValueColumn:
             values = [None if value is None else _decode_json(value, allow_pickle) for value in values]
         return values
 
-    def is_missing(self, position: int) -> bool:
-        return self.missing is not None and bool(self.missing[position])
-
 
 class FrameReader:
     """Columns of one frame, read on demand."""
@@ -136,13 +133,6 @@ class FrameReader:
             raise ValidationError(f"invalid `{name}` column: row {row} is missing (NaT); every transition has a time")
         array = array.cast(pa.timestamp("ns", tz=array.type.tz))
         return array.view(pa.int64()).to_numpy(zero_copy_only=False)
-
-    def strings(self, name: str) -> np.ndarray:
-        """Return a string column as an object array (None where missing)."""
-        array = self.arrow(name)
-        if pa.types.is_dictionary(array.type):
-            array = array.dictionary_decode()
-        return _object_array(array.to_pylist())
 
     # -- backend-specific columns -----------------------------------------------------
 

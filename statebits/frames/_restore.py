@@ -204,7 +204,7 @@ def _split(reader: FrameReader) -> list[_Member]:
             run_steps = steps[run]
             if run_steps[0] != 1 or np.any(np.diff(run_steps) != 1):
                 raise ValidationError(
-                    f"the rows of {identity!r} hold steps {_describe_steps(run_steps)}; a history frame needs every "
+                    f"the rows of {identity!r} have steps {_describe_steps(run_steps)}; a history frame needs every "
                     "step from 1 without gaps. Rebuild from unfiltered frames, and keep the rows of a statebit and "
                     "its forks apart, each in step order."
                 )
