@@ -115,8 +115,8 @@ class _Member:
         return self.identity if self.branch == "main" else f"{self.identity}@{self.branch}"
 
 
-def restore_frame(frame: Any, *, allow_pickle: bool = False) -> tuple[str | None, list[Statebit]]:
-    """Rebuild every statebit of ``frame``; raise at the first member that does not verify."""
+def restore_frame(frame: Any, *, allow_pickle: bool = False, cls: type | None = None) -> tuple[str | None, list[Statebit]]:
+    """Rebuild every statebit of ``frame`` as ``cls`` (default Statebit); raise at the first member that does not verify."""
     reader = reader_for(frame)
     name, members, empty = _plan(reader, allow_pickle)
     columns = _Columns(reader, allow_pickle)
@@ -124,8 +124,8 @@ def restore_frame(frame: Any, *, allow_pickle: bool = False) -> tuple[str | None
     restored = []
     for member in members:
         key = (member.info.position, 0) if member.info is not None else (math.inf, int(member.positions.min()))
-        restored.append((key, _restore_member(columns, member, allow_pickle)))
-    restored.extend(((info.position, 0), _restore_empty(info)) for info in empty)
+        restored.append((key, _restore_member(columns, member, allow_pickle, cls or Statebit)))
+    restored.extend(((info.position, 0), _restore_empty(info, cls or Statebit)) for info in empty)
     restored.sort(key=lambda item: item[0])
     return name, [sb for _, sb in restored]
 
@@ -145,7 +145,7 @@ def verify_frame(frame: Any, *, allow_pickle: bool = False) -> FrameReport:
     report.members = len(members)
     for member in members:
         try:
-            _restore_member(columns, member, allow_pickle)
+            _restore_member(columns, member, allow_pickle, Statebit)
         except StatebitError as exc:
             report.problems.append(Problem(member.identity, member.branch, getattr(exc, "step", None), str(exc)))
     return report
@@ -255,13 +255,13 @@ class _Columns:
         self.causes = reader.causes() if "caused_by" in reader.columns else {}
 
 
-def _restore_member(columns: _Columns, member: _Member, allow_pickle: bool) -> Statebit:
+def _restore_member(columns: _Columns, member: _Member, allow_pickle: bool, cls: type) -> Statebit:
     positions = member.positions
     info = member.info
     to_values = columns.to_value.take(positions, allow_pickle)
     from_values = columns.from_value.take(positions, allow_pickle) if columns.from_value is not None else None
     try:
-        sb = _rebuild(columns, member, to_values, from_values)
+        sb = _rebuild(columns, member, to_values, from_values, cls)
     except IntegrityError as error:
         # Values written as JSON text lose their marker when a frame passes
         # through a library that drops field metadata. Decoding is kept only
@@ -272,7 +272,7 @@ def _restore_member(columns: _Columns, member: _Member, allow_pickle: bool) -> S
             to_values = columns.to_value.take(positions, allow_pickle, decode=True)
             if from_values is not None and columns.from_value is not None and _all_json_like(from_values):
                 from_values = columns.from_value.take(positions, allow_pickle, decode=True)
-            sb = _rebuild(columns, member, to_values, from_values)
+            sb = _rebuild(columns, member, to_values, from_values, cls)
         except (ValidationError, IntegrityError):
             raise error from None
     _check_continuity(member, columns, to_values, from_values, sb.initial_value, info is None)
@@ -315,7 +315,7 @@ def _check_branches(member: _Member) -> None:
         )
 
 
-def _rebuild(columns: _Columns, member: _Member, to_values: list[Any], from_values: list[Any] | None) -> Statebit:
+def _rebuild(columns: _Columns, member: _Member, to_values: list[Any], from_values: list[Any] | None, cls: type) -> Statebit:
     positions = member.positions
     info = member.info
     timestamps = columns.timestamp[positions].tolist()
@@ -347,7 +347,7 @@ def _rebuild(columns: _Columns, member: _Member, to_values: list[Any], from_valu
         candidates = _initial_candidates(from_values[0])
         attributes = {"created_at_ns": timestamps[0], "branch": member.branch, "fork_point": member.fork_point}
     initial = _pick_initial(candidates, arguments) if len(candidates) > 1 else candidates[0]
-    return restore_statebit(Statebit, initial_value=initial, **arguments, **attributes)
+    return restore_statebit(cls, initial_value=initial, **arguments, **attributes)
 
 
 def _initial_candidates(first: Any) -> list[Any]:
@@ -502,9 +502,9 @@ def _all_json_like(values: list[Any]) -> bool:
     return bool(values) and all(value is None or isinstance(value, str) for value in values)
 
 
-def _restore_empty(info: MemberInfo) -> Statebit:
+def _restore_empty(info: MemberInfo, cls: type) -> Statebit:
     return restore_statebit(
-        Statebit,
+        cls,
         identity=info.identity,
         initial_value=info.initial_value,
         created_at_ns=info.created_at_ns,

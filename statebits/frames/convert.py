@@ -114,7 +114,7 @@ def collection_to_arrow(collection: "StatebitsCollection") -> "pa.Table":
     return table.replace_schema_metadata({META_KEY: meta_text(members, collection.name)})
 
 
-def statebit_from_frame(frame: Any, *, allow_pickle: bool = False) -> "Statebit":
+def statebit_from_frame(frame: Any, *, allow_pickle: bool = False, cls: type | None = None) -> "Statebit":
     """Rebuild one statebit from a history frame and verify it.
 
     Parameters
@@ -126,6 +126,8 @@ def statebit_from_frame(frame: Any, *, allow_pickle: bool = False) -> "Statebit"
     allow_pickle : bool, default False
         Read values that were stored as pickles (arbitrary objects in JSON
         text). Loading a pickle runs code from the data: trusted input only.
+    cls : type, optional
+        The Statebit subclass to build; defaults to Statebit.
 
     Raises
     ------
@@ -136,7 +138,7 @@ def statebit_from_frame(frame: Any, *, allow_pickle: bool = False) -> "Statebit"
     """
     from statebits.frames._restore import restore_frame
 
-    _, statebits = restore_frame(frame, allow_pickle=allow_pickle)
+    _, statebits = restore_frame(frame, allow_pickle=allow_pickle, cls=cls)
     if len(statebits) != 1:
         keys = [sb.key for sb in statebits]
         from statebits.core.errors import ValidationError
