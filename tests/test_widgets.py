@@ -574,6 +574,22 @@ def test_missing_ipywidgets_names_extra():
     assert "ipywidgets" in result.stdout
 
 
+def test_widget_for_picks_by_identities(taxi_week, sensor_collection):
+    from statebits.widgets import widget_for
+
+    assert isinstance(widget_for(taxi_week), TimelineWidget)
+    assert isinstance(widget_for(sensor_collection), CollectionWidget)
+    assert isinstance(widget_for(taxi_week, kind="fork_tree"), ForkTreeWidget)
+    assert widget_for(taxi_week, max_points=100)._prepared.drawn.frame.shape[0] <= 100
+    with pytest.raises(ValidationError, match="kind"):
+        widget_for(taxi_week, kind="pie")
+
+
+def test_frame_accessor_widget(taxi_week):
+    assert isinstance(taxi_week.sb.widget(), TimelineWidget)
+    assert taxi_week.sb.timeline().to_dict()["params"][0]["name"] == "brush"
+
+
 def test_unknown_widget_name_raises_attribute_error():
     import statebits.widgets
 

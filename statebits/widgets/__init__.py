@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["TimelineWidget", "ForkTreeWidget", "AnomalyWidget", "CollectionWidget"]
+__all__ = ["TimelineWidget", "ForkTreeWidget", "AnomalyWidget", "CollectionWidget", "widget_for"]
 
 _MODULE_OF = {
     "TimelineWidget": "statebits.widgets.timeline",
@@ -29,6 +29,41 @@ _MODULE_OF = {
     "AnomalyWidget": "statebits.widgets.anomaly",
     "CollectionWidget": "statebits.widgets.collection",
 }
+
+
+#: Widget class of each ``kind`` accepted by :func:`widget_for`.
+KINDS = {
+    "timeline": "TimelineWidget",
+    "fork_tree": "ForkTreeWidget",
+    "anomaly": "AnomalyWidget",
+    "collection": "CollectionWidget",
+}
+
+
+def widget_for(data: Any, kind: str | None = None, **kwargs: Any) -> Any:
+    """Build the widget of ``kind`` for ``data``, as ``df.sb.widget()`` does.
+
+    Parameters
+    ----------
+    data : Statebit, StatebitsCollection, pandas.DataFrame or polars.DataFrame
+        The histories to show.
+    kind : {"timeline", "fork_tree", "anomaly", "collection"}, optional
+        The widget to build. By default a frame or collection with more than
+        one identity gets a CollectionWidget and anything else a
+        TimelineWidget.
+    **kwargs
+        Passed to the widget's constructor.
+    """
+    from statebits.core.errors import invalid_parameter
+
+    if kind is None:
+        from statebits.charts import history_frame
+
+        identities = history_frame(data, "widget_for")["identity"].nunique()
+        kind = "collection" if identities > 1 else "timeline"
+    if kind not in KINDS:
+        raise invalid_parameter("kind", kind, f"one of {sorted(KINDS)} or None", "widget_for")
+    return __getattr__(KINDS[kind])(data, **kwargs)
 
 
 def __getattr__(name: str) -> Any:
