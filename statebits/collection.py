@@ -234,6 +234,19 @@ class StatebitsCollection:
 
         return collection_to_arrow(self)
 
+    def to_parquet(self, path: Any) -> None:
+        """Write every member's history to one Parquet file, value types preserved."""
+        from statebits.frames.parquet import write_parquet
+
+        write_parquet(self, path)
+
+    @classmethod
+    def read_parquet(cls, path: Any) -> "StatebitsCollection":
+        """Read a collection written by :meth:`to_parquet` and verify every chain."""
+        from statebits.frames.parquet import read_parquet
+
+        return read_parquet(path)
+
     @classmethod
     def from_frame(cls, frame: Any, name: str = "collection") -> "StatebitsCollection":
         """Rebuild a collection from a long history frame and verify every chain."""

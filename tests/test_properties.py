@@ -106,6 +106,7 @@ def test_any_changed_field_detected(args, field, data):
         current = history.tagsets.items[history.tag_codes[index]]
         history.tag_codes[index] = history.tagsets.add(current + ("forged",))
     elif field == "values":
+        history.values = list(history.values)  # typed arrays cannot hold the forged value
         history.values[index] = ("forged", history.values[index])
         history._value_kind = "object"
     elif field == "checksums":

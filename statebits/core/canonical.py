@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import math
+import re
 import struct
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
@@ -189,12 +190,19 @@ def freeze_mapping(metadata: Mapping[str, Any] | None) -> Mapping[str, Any] | No
 # as {"$sb": kind, "v": payload} objects and read back into their own types.
 
 _TAG = "$sb"
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def to_jsonable(value: Any) -> Any:
     """Convert a value to plain JSON data that :func:`from_jsonable` reverses exactly."""
     kind = type(value)
-    if value is None or kind is bool or kind is str:
+    if value is None or kind is bool:
+        return value
+    if kind is str:
+        # JSON readers join an escaped surrogate pair into one character, so
+        # strings holding surrogates travel as their UTF-8 bytes instead.
+        if _SURROGATES.search(value):
+            return {_TAG: "str", "v": base64.b64encode(value.encode("utf-8", "surrogatepass")).decode()}
         return value
     if kind is int:
         return value
@@ -262,6 +270,8 @@ def from_jsonable(data: Any, allow_pickle: bool = False) -> Any:
     payload = data.get("v")
     if kind == "float":
         return float(payload)
+    if kind == "str":
+        return base64.b64decode(payload).decode("utf-8", "surrogatepass")
     if kind == "decimal":
         return Decimal(payload)
     if kind == "bytes":
@@ -278,7 +288,7 @@ def from_jsonable(data: Any, allow_pickle: bool = False) -> Any:
         if "ns" in data:
             import pandas
 
-            return pandas.Timestamp(payload) + pandas.Timedelta(nanoseconds=data["ns"])
+            return pandas.Timestamp(payload).replace(nanosecond=int(data["ns"]))
         return datetime.fromisoformat(payload)
     if kind == "date":
         return date.fromisoformat(payload)

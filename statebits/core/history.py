@@ -631,7 +631,7 @@ def _encode_causes(causes: tuple[CauseRef, ...]) -> bytes:
 def extend_history(
     history: History,
     values: Sequence[Any],
-    reasons: Sequence[str],
+    reasons: Sequence[str] | str,
     confidences: Sequence[float],
     timestamps: Sequence[int],
     recorded: Sequence[int],
@@ -651,18 +651,22 @@ def extend_history(
     confidences in [0, 1], timestamps and recorded times non-decreasing and
     not earlier than the history's last ones, tags tuples of strings.
     ``metadata`` and ``causes`` are keyed by position within this batch.
+    ``reasons`` may be one string shared by every transition.
     """
     count = len(timestamps)
     if count == 0:
         return
     reason_table = history.reasons
-    reason_codes = array("I")
-    code_get = reason_table.codes.get
-    for reason in reasons:
-        code = code_get(reason)
-        if code is None:
-            code = reason_table.add(reason)
-        reason_codes.append(code)
+    if isinstance(reasons, str):
+        reason_codes = array("I", [reason_table.add(reasons)]) * count
+    else:
+        reason_codes = array("I")
+        code_get = reason_table.codes.get
+        for reason in reasons:
+            code = code_get(reason)
+            if code is None:
+                code = reason_table.add(reason)
+            reason_codes.append(code)
     if tags is None:
         tag_codes = array("I", bytes(4 * count))
     else:

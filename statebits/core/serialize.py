@@ -7,6 +7,7 @@ JSON codec and the stored checksums; loading recomputes the chain and raises
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +99,7 @@ def restore_statebit(
     initial_value: Any,
     created_at_ns: int,
     values: list[Any],
-    reasons: list[str],
+    reasons: list[str] | str,
     confidences: list[float],
     timestamps: list[int],
     recorded: list[int],
@@ -115,7 +116,8 @@ def restore_statebit(
     """Build a statebit from columns, validating them and verifying stored checksums.
 
     ``checksums`` given as hex strings or raw bytes are compared with the
-    recomputed chain; None computes a fresh chain (for new data).
+    recomputed chain; None computes a fresh chain (for new data). ``reasons``
+    may be one string shared by every transition.
 
     Raises
     ------
@@ -128,7 +130,9 @@ def restore_statebit(
     from statebits.core.statebit import Statebit, creation_hooks_suspended, run_creation_hooks
 
     count = len(timestamps)
-    lengths = {len(values), len(reasons), len(confidences), len(recorded)}
+    lengths = {len(values), len(confidences), len(recorded)}
+    if not isinstance(reasons, str):
+        lengths.add(len(reasons))
     if tags is not None:
         lengths.add(len(tags))
     if lengths != {count}:
@@ -148,12 +152,16 @@ def restore_statebit(
             raise ValidationError(f"invalid checksum column for {identity!r}: expected {count} checksums of 64 hex characters")
 
     # Creation hooks (tenant scoping) see the statebit only once its chain verified.
+    kind = cls if isinstance(cls, type) and issubclass(cls, Statebit) else Statebit
     with creation_hooks_suspended():
-        sb = Statebit(identity, initial_value, created_at=created_at_ns)
+        sb = kind(identity, initial_value, created_at=created_at_ns)
     if branch != "main":
         sb._history = History(identity, sb.initial_value, branch=branch)
     frozen_meta = {i: freeze_mapping(item) for i, item in (metadata or {}).items()}
-    snapshots = [snapshot(value) for value in values]
+    if isinstance(values, array) and values.typecode in "dq":
+        snapshots: Any = values  # numbers in a typed array are immutable already
+    else:
+        snapshots = [snapshot(value) for value in values]
     extend_history(sb.history, snapshots, reasons, confidences, timestamps, recorded, tags, frozen_meta, causes, expected)
     if lineage:
         sb.lineage = lineage
@@ -167,19 +175,29 @@ def restore_statebit(
     return sb
 
 
-def _validate_columns(identity: str, reasons: list[str], confidences: list[float], timestamps: list[int], recorded: list[int]) -> None:
-    import math
+def _validate_columns(identity: str, reasons: Any, confidences: Any, timestamps: Any, recorded: Any) -> None:
+    import numpy as np
 
-    for position, reason in enumerate(reasons):
+    # Distinct reasons are few, so checking each once is cheap.
+    for reason in set(reasons) if not isinstance(reasons, str) else [reasons]:
         if not isinstance(reason, str) or not reason.strip():
+            position = list(reasons).index(reason) if not isinstance(reasons, str) else 0
             raise ValidationError(f"invalid reason {reason!r} at step {position + 1} of {identity!r}: expected a non-empty string")
-    for position, confidence in enumerate(confidences):
-        if not isinstance(confidence, float) or math.isnan(confidence) or not 0.0 <= confidence <= 1.0:
-            raise ValidationError(f"invalid confidence {confidence!r} at step {position + 1} of {identity!r}: expected 0.0 to 1.0")
+    if not isinstance(confidences, array) or confidences.typecode != "d":
+        for position, confidence in enumerate(confidences):
+            if not isinstance(confidence, float):
+                raise ValidationError(f"invalid confidence {confidence!r} at step {position + 1} of {identity!r}: expected a float from 0.0 to 1.0")
+    levels = np.asarray(confidences, dtype=np.float64)
+    bad = np.flatnonzero(~((levels >= 0.0) & (levels <= 1.0)))
+    if bad.size:
+        position = int(bad[0])
+        raise ValidationError(f"invalid confidence {levels[position]!r} at step {position + 1} of {identity!r}: expected 0.0 to 1.0")
     for name, column in (("timestamp", timestamps), ("recorded_at", recorded)):
-        for position in range(1, len(column)):
-            if column[position] < column[position - 1]:
-                raise ValidationError(
-                    f"invalid {name} at step {position + 1} of {identity!r}: it is earlier than step {position}; "
-                    "times must not go backwards within one statebit"
-                )
+        times = np.asarray(column, dtype=np.int64)
+        backwards = np.flatnonzero(np.diff(times) < 0)
+        if backwards.size:
+            position = int(backwards[0]) + 1
+            raise ValidationError(
+                f"invalid {name} at step {position + 1} of {identity!r}: it is earlier than step {position}; "
+                "times must not go backwards within one statebit"
+            )

@@ -643,7 +643,7 @@ class Statebit:
         """Rebuild a statebit from a history frame (pandas, Polars or Arrow) and verify it."""
         from statebits.frames.convert import statebit_from_frame
 
-        return statebit_from_frame(frame)
+        return statebit_from_frame(frame, cls=cls)
 
 
 def _check_reason(reason: Any) -> None:

@@ -23,7 +23,7 @@ from statebits.core.canonical import IMMUTABLE_TYPES, encode, freeze_mapping, sn
 from statebits.core.confidence import check_confidence
 from statebits.core.errors import ValidationError, invalid_parameter
 from statebits.core.history import extend_history
-from statebits.core.statebit import Statebit
+from statebits.core.statebit import Statebit, creation_hooks_suspended
 
 __all__ = ["from_events"]
 
@@ -138,8 +138,10 @@ def from_events(
     confidences = _confidences(table, confidence)
     tag_cells = _tags(table, tags)
     metadata_cells = _metadata(table, metadata)
-    # Rejects an invalid identity or initial value before any work; created_at=0 leaves the clock unread.
-    Statebit(labels[0], initial_value, created_at=0)
+    # Rejects an invalid identity or initial value before any work; created_at=0 leaves the clock unread,
+    # and suspended hooks keep this probe out of any tenant.
+    with creation_hooks_suspended():
+        Statebit(labels[0], initial_value, created_at=0)
 
     order = _order(codes, times)
     keep = _duplicate_filter(order, codes, times, values, reasons, duplicates)
