@@ -60,6 +60,10 @@ _LAZY: dict[str, str] = {
     "read_parquet": "statebits.frames.parquet",
     "write_parquet": "statebits.frames.parquet",
     "render_report": "statebits.reports",
+    "TimelineWidget": "statebits.widgets",
+    "ForkTreeWidget": "statebits.widgets",
+    "AnomalyWidget": "statebits.widgets",
+    "CollectionWidget": "statebits.widgets",
 }
 # Subpackages reachable as attributes after a plain `import statebits`.
 _SUBPACKAGES = ("datasets", "reports", "ml", "widgets", "stores", "frames", "enterprise", "explain")
@@ -101,6 +105,10 @@ __all__ = [
     "AuditLogger",
     "BackupManager",
     "render_report",
+    "TimelineWidget",
+    "ForkTreeWidget",
+    "AnomalyWidget",
+    "CollectionWidget",
     "__version__",
 ]
 

@@ -234,6 +234,12 @@ class StatebitsCollection:
 
         return collection_to_arrow(self)
 
+    def widget(self, kind: str | None = None, **kwargs: Any) -> Any:
+        """Return a Jupyter widget of this history; see :func:`statebits.widgets.widget_for`."""
+        from statebits.widgets import widget_for
+
+        return widget_for(self, kind, **kwargs)
+
     def to_parquet(self, path: Any) -> None:
         """Write every member's history to one Parquet file, value types preserved."""
         from statebits.frames.parquet import write_parquet

@@ -638,6 +638,12 @@ class Statebit:
 
         return history_to_arrow(self)
 
+    def widget(self, kind: str | None = None, **kwargs: Any) -> Any:
+        """Return a Jupyter widget of this history; see :func:`statebits.widgets.widget_for`."""
+        from statebits.widgets import widget_for
+
+        return widget_for(self, kind, **kwargs)
+
     @classmethod
     def from_frame(cls, frame: Any) -> "Statebit":
         """Rebuild a statebit from a history frame (pandas, Polars or Arrow) and verify it."""

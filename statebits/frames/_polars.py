@@ -210,7 +210,6 @@ class PolarsNamespace:
 
     def widget(self, **kwargs: Any) -> Any:
         """Return an interactive widget for the frame; see :mod:`statebits.widgets`."""
-        # NOTE: statebits.widgets does not define widget_for yet; this raises ImportError until it does.
         from statebits.widgets import widget_for
 
         return widget_for(self._checked(), **kwargs)
