@@ -195,3 +195,21 @@ def test_predict_before_train():
 def test_seasonal_naive_helper():
     assert seasonal_naive_forecast(np.arange(6.0), 4, period=3).tolist() == [3.0, 4.0, 5.0, 3.0]
     assert seasonal_naive_forecast(np.arange(2.0), 2, period=3).tolist() == [1.0, 1.0]
+
+
+def test_forecast_continues_calendar_frequency():
+    months = pd.date_range("2020-01-01", periods=40, freq="MS", tz="UTC")
+    frame = history_frame(np.sin(np.arange(40) / 2.0), months)
+    predictor = SequencePredictor(hidden_size=8, num_layers=1).train(frame, sequence_length=6, epochs=2)
+    forecast = predictor.forecast(frame, horizon=3)
+    expected = pd.to_datetime(["2023-05-01", "2023-06-01", "2023-07-01"], utc=True)
+    assert forecast["timestamp"].tolist() == list(expected)
+
+
+def test_forecast_irregular_times_use_median_spacing():
+    seconds = np.array([0, 10, 30, 40, 60, 70, 90, 100, 120, 130])
+    times = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(seconds, unit="s")
+    frame = history_frame(np.arange(10.0), times)
+    predictor = SequencePredictor(hidden_size=8, num_layers=1).train(frame, sequence_length=3, epochs=2)
+    forecast = predictor.forecast(frame, horizon=2)
+    assert forecast["timestamp"].tolist() == [times[-1] + pd.Timedelta(seconds=10), times[-1] + pd.Timedelta(seconds=20)]

@@ -49,6 +49,23 @@ class Series:
             return None
         return self.timestamps.diff().median()
 
+    def future_timestamps(self, horizon: int) -> list[pd.Timestamp | None]:
+        """Return the expected times of the next ``horizon`` transitions.
+
+        A regular calendar frequency that pandas infers from the last 50
+        timestamps (such as month starts) is continued; otherwise each step
+        adds the median spacing. None when fewer than two timestamps exist.
+        """
+        spacing = self.spacing
+        if spacing is None:
+            return [None] * horizon
+        last = self.timestamps.iloc[-1]
+        recent = pd.DatetimeIndex(self.timestamps.iloc[-50:])
+        frequency = _infer_frequency(recent) if len(recent) >= 3 else None
+        if frequency is not None:
+            return list(pd.date_range(last, periods=horizon + 1, freq=frequency)[1:])
+        return [last + h * spacing for h in range(1, horizon + 1)]
+
 
 def read_series(data: Any, *, identity: Any, owner: str) -> Series:
     """Read one identity's numeric values; missing values are carried forward.
@@ -67,6 +84,17 @@ def read_series(data: Any, *, identity: Any, owner: str) -> Series:
     name = frame["identity"].iloc[0] if len(frame) else identity
     last_step = int(frame["step"].iloc[-1]) if len(frame) else 0
     return Series(identity=name, values=values, timestamps=frame["timestamp"].reset_index(drop=True), last_step=last_step)
+
+
+def _infer_frequency(index: pd.DatetimeIndex) -> Any:
+    """Return the calendar frequency pandas infers for ``index``, or None."""
+    try:
+        # pandas 3 warns that infer_freq will return an offset; ask for it now.
+        with pd.option_context("future.infer_freq_returns_offset", True):
+            return pd.infer_freq(index)
+    except pd.errors.OptionError:
+        # pandas 2 has no such option and returns a frequency string.
+        return pd.infer_freq(index)
 
 
 class SeriesScaler:

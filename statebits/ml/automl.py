@@ -28,6 +28,9 @@ __all__ = ["AutoMLPredictor", "CANDIDATES", "infer_season_length"]
 #: Candidate names, in the order they are reported.
 CANDIDATES: tuple[str, ...] = ("last_value", "seasonal_naive", "linear", "gradient_boosting", "lstm", "transformer")
 
+#: Coverage of the prediction interval, from the winner's fold errors.
+INTERVAL_LEVEL = 0.9
+
 # Minimum number of values in the first training block of the cross-validation.
 _MIN_TRAIN_BLOCK = 8
 
@@ -171,7 +174,7 @@ class AutoMLPredictor(ParamsMixin):
         self.season_length_ = season
         self.sequence_length_ = length
         self.folds_ = folds
-        self.interval_halfwidth_ = float(np.quantile(np.abs(residuals[best]), 0.9))
+        self.interval_halfwidth_ = float(np.quantile(np.abs(residuals[best]), INTERVAL_LEVEL))
         self.value_std_ = safe_std(values)
         self.identity_ = series.identity
 
@@ -218,18 +221,17 @@ class AutoMLPredictor(ParamsMixin):
         if len(series.values) < 1:
             raise InsufficientDataError("AutoMLPredictor.predict needs at least 1 transition, got 0")
         predicted = self.best_model_.forecast(series.values, horizon)
-        spacing = series.spacing
-        last_time = series.timestamps.iloc[-1]
+        times = series.future_timestamps(horizon)
         return [
             make_prediction(
                 value,
                 self.interval_halfwidth_ * math.sqrt(h),
                 self.value_std_,
-                0.9,
+                INTERVAL_LEVEL,
                 self.best_model_name_,
                 horizon=h,
                 step=series.last_step + h,
-                timestamp=None if spacing is None else last_time + h * spacing,
+                timestamp=times[h - 1],
                 identity=series.identity,
             )
             for h, value in enumerate(predicted, start=1)

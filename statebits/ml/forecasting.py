@@ -62,8 +62,9 @@ class MLPrediction:
     step : int or None
         The step number the forecast is for.
     timestamp : pandas.Timestamp or None
-        Expected time of that step: the last time plus ``horizon`` median
-        spacings of the history.
+        Expected time of that step: the history's calendar frequency
+        continued when pandas can infer one, else the last time plus
+        ``horizon`` median spacings.
     identity : object
     """
 
@@ -431,8 +432,7 @@ class SequencePredictor(ParamsMixin):
             predicted = np.full(horizon, self.constant_value_)
 
         results = []
-        spacing = series.spacing
-        last_time = series.timestamps.iloc[-1] if len(series.timestamps) else None
+        times = series.future_timestamps(horizon)
         for h, value in enumerate(predicted, start=1):
             halfwidth = self.interval_halfwidth_ * math.sqrt(h)
             results.append(
@@ -444,7 +444,7 @@ class SequencePredictor(ParamsMixin):
                     self.model_type,
                     horizon=h,
                     step=series.last_step + h,
-                    timestamp=None if spacing is None or last_time is None else last_time + h * spacing,
+                    timestamp=times[h - 1],
                     identity=series.identity,
                 )
             )
