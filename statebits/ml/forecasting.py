@@ -111,9 +111,10 @@ class SequencePredictor(ParamsMixin):
     num_threads : int or None, default=None
         torch threads used while training and predicting; None uses one.
         The default networks are small, so a second thread gains little, and
-        when other processes compete for the cores two threads ran up to ten
-        times slower than one (measured with benchmarks/bench_ml.py on a
-        2-core machine). The previous torch setting is restored afterwards.
+        when other processes compete for the cores two threads ran much
+        slower than one: 25.4 s against 1.8 s for 3 LSTM epochs on 10,000
+        values in one run of benchmarks/bench_ml.py on a busy 2-core machine.
+        The previous torch setting is restored afterwards.
 
     Attributes
     ----------
