@@ -128,3 +128,19 @@ def test_missing_torch_names_the_extra():
 
 def test_missing_dependency_error_is_import_error():
     assert issubclass(MissingDependencyError, ImportError)
+
+
+def test_models_accept_real_collection(fixed_clock):
+    import statebits
+    from statebits.ml import AnomalyDetector, StateClusterer
+
+    weather = seattle_weather().head(300)
+    events = weather.melt(id_vars="date", value_vars=["temp_max", "temp_min"], var_name="identity", value_name="value")
+    collection = statebits.from_events(events, identity="identity", value="value", time="date", reason="daily reading")
+    detector = AnomalyDetector().fit(collection)
+    assert detector.n_samples_fit_ == 600
+    assert detector.detect(collection, identity="temp_min").step == 300
+    clusterer = StateClusterer(n_clusters=2).fit(collection)
+    assert sum(clusterer.get_all_clusters(collection).values()) == 600
+    scored = verbs.anomalies(collection.to_pandas())
+    assert scored.groupby("identity").size().to_dict() == {"temp_max": 300, "temp_min": 300}

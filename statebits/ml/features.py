@@ -10,6 +10,11 @@ numeric ``from_value``.
 
 Rolling statistics cover the ``w`` transitions *before* each row, so a value
 never contributes to its own baseline and a jump shows up in ``rolling_z_w``.
+
+NOTE: pandas computes rolling variances online, so a window that follows
+values many orders of magnitude larger carries rounding of roughly machine
+epsilon times the square of those values. A spread that small is reported
+as 0 or slightly off, which moves ``rolling_z_w`` accordingly.
 """
 
 from __future__ import annotations
