@@ -35,7 +35,12 @@ def naive_features(values, seconds, lags, windows):
             # value that passed through the window, so a spread far below the
             # largest earlier value is not resolvable and is left out (NaN).
             resolvable = std > 1e-4 * max(1.0, float(np.max(np.abs(values[: i + 1]))))
-            row[f"rolling_z_{w}"] = (value - mean) / std if resolvable else (0.0 if std == 0 else np.nan)
+            if resolvable:
+                row[f"rolling_z_{w}"] = (value - mean) / std
+            elif std == 0:
+                row[f"rolling_z_{w}"] = 0.0
+            else:
+                row[f"rolling_z_{w}"] = np.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
