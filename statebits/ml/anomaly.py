@@ -177,7 +177,6 @@ class AnomalyDetector(ParamsMixin):
     --------
     >>> detector = AnomalyDetector(method="mad").fit(frame)  # doctest: +SKIP
     >>> detector.detect(frame, transition_index=-1).is_anomaly  # doctest: +SKIP
-    False
     """
 
     def __init__(

@@ -82,7 +82,6 @@ class StateClusterer(ParamsMixin):
     --------
     >>> clusterer = StateClusterer(method="kmeans", n_clusters=3).fit(frame)  # doctest: +SKIP
     >>> clusterer.predict_cluster(frame, transition_index=-1)["cluster"]  # doctest: +SKIP
-    2
     """
 
     def __init__(

@@ -52,7 +52,6 @@ class ExplainableAI(ParamsMixin):
     >>> detector = AnomalyDetector().fit(frame)  # doctest: +SKIP
     >>> xai = ExplainableAI(detector).fit(frame)  # doctest: +SKIP
     >>> xai.explain_transition(frame, transition_index=-1)["contributions"]  # doctest: +SKIP
-    {'rolling_z_50': 3.1, 'delta': 0.7, 'value': 0.2, 'rolling_std_50': -0.1}
     """
 
     def __init__(self, model: Any, *, background_size: int = 100, random_state: int = 0) -> None:
