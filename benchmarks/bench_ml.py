@@ -38,7 +38,7 @@ from _report import write_section  # noqa: E402
 from statebits.ml import AnomalyDetector, AutoMLPredictor, SequencePredictor  # noqa: E402
 from statebits.ml._series import mae, mase  # noqa: E402
 
-DATASETS = ROOT.parent / "shared" / "datasets"
+DATASETS = ROOT / "statebits" / "datasets" / "data"
 
 NAB_SERIES = (
     "realKnownCause/machine_temperature_system_failure.csv",

@@ -20,6 +20,7 @@ EXTRA_OF: dict[str, str] = {
     "sklearn": "ml",
     "pyod": "ml",
     "shap": "ml",
+    "threadpoolctl": "ml",
     "redis": "distributed",
     "websockets": "streaming",
     "cryptography": "encryption",

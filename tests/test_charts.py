@@ -18,9 +18,8 @@ from statebits import charts
 from statebits.core.errors import ValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
+DATASETS = ROOT / "statebits" / "datasets" / "data"  # the bundled copies of the real datasets
 
-pytestmark = pytest.mark.skipif(not DATASETS.is_dir(), reason=f"shared datasets not found at {DATASETS}")
 
 
 def nab_history(relative_path: str, identity: str) -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Helpers that turn the shared real datasets into history frames for the ML tests.
 
-The datasets live in ``shared/datasets`` beside the repository checkout.
+The datasets are the copies bundled in ``statebits/datasets/data``.
 The tests in this file check the helpers themselves.
 """
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from statebits.frames.schema import COLUMNS
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+DATASETS = Path(__file__).resolve().parents[1] / "statebits" / "datasets" / "data"
 
 NAB_SERIES = (
     "realKnownCause/machine_temperature_system_failure.csv",
