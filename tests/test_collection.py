@@ -27,7 +27,7 @@ def test_membership_by_key_and_object(sensors):
 
 
 def test_duplicate_key_rejected(sensors):
-    with pytest.raises(ValidationError, match="already holds"):
+    with pytest.raises(ValidationError, match="already contains"):
         sensors.add(Statebit("temperature", 0))
     assert len(sensors) == 2
 

@@ -1,7 +1,7 @@
 """The core data model: Statebit, StateTransition, History, errors.
 
 This package depends on the standard library only (numpy is imported lazily
-by queries); it knows nothing of pandas, widgets or machine learning.
+by queries); it does not import pandas, widgets or machine-learning code.
 """
 
 from statebits.core.clock import TickingClock, set_clock, use_clock
