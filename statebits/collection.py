@@ -61,7 +61,7 @@ class StatebitsCollection:
                 return statebit
             if existing is not None:
                 raise ValidationError(
-                    f"collection {self.name!r} already holds a statebit with key {statebit.key!r}; "
+                    f"collection {self.name!r} already contains a statebit with key {statebit.key!r}; "
                     "remove it first or use another identity"
                 )
             self._members[statebit.key] = statebit

@@ -514,7 +514,7 @@ class History(Sequence[StateTransition]):
         """Return the fixed-size part (step, times, confidence, value) of own records as one blob.
 
         Float histories are packed with numpy in one pass. When encoded values
-        differ in length, a per-record list stands in for the blob.
+        differ in length, a per-record list replaces the blob.
         """
         import numpy as np
 
@@ -643,7 +643,7 @@ def extend_history(
     """Append many already-validated transitions in one pass.
 
     Used by loaders and ingest: checksums are computed in one tight loop. When
-    ``expected`` holds the stored checksums (32 bytes each), every computed
+    ``expected`` contains the stored checksums (32 bytes each), every computed
     checksum must match; on the first mismatch :class:`IntegrityError` names
     the step and the history is left as it was.
 

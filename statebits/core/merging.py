@@ -27,7 +27,7 @@ STRATEGIES = ("latest", "highest_confidence", "custom")
 
 @dataclass(frozen=True)
 class MergePreview:
-    """What a merge would do.
+    """The outcome a merge would have, computed without recording anything.
 
     Attributes
     ----------
@@ -159,10 +159,16 @@ def merge(
             adopted_time = value_time_ns(ours_last)
         else:
             adopted_time = None  # a new value made by the resolver dates from the merge itself
+        if _same(value, other.value):
+            confidence = theirs_last.confidence
+        elif ours_last is not None:
+            confidence = ours_last.confidence
+        else:
+            confidence = 1.0
         transition = target._record(
             value,
             reason or f"Merge of branch {other.branch!r} ({strategy})",
-            confidence=theirs_last.confidence if _same(value, other.value) else (ours_last.confidence if ours_last else 1.0),
+            confidence=confidence,
             tags=("merge",),
             metadata={
                 "merged_from": other.identity,

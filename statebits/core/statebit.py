@@ -270,7 +270,7 @@ class Statebit:
         Parameters
         ----------
         transitions : sequence of dict
-            Each dict holds the keyword arguments of :meth:`transition`
+            Each dict contains the keyword arguments of :meth:`transition`
             (``new_value`` and ``reason`` required).
 
         Returns
