@@ -41,11 +41,11 @@ _INT64_MAX = 2**63 - 1
 def encode_json(value: Any) -> str:
     """Encode ``value`` with the JSON codec as compact JSON text.
 
-    NOTE: two gaps of to_jsonable show here. The parts of a complex number
-    stay bare floats, so a non-finite part is written as NaN or Infinity,
-    which Python's json module reads back but strict parsers reject. A
-    string with a surrogate pair inside a container comes back as one
-    character, so loading it fails the checksum.
+    NOTE: two gaps of to_jsonable show here. It leaves the parts of a complex
+    number as bare floats, so a non-finite part is written as NaN or
+    Infinity, which Python's json module reads back but strict parsers
+    reject. It writes string dict keys as they are, so a surrogate pair in a
+    key comes back as one character and the checksum fails on load.
     """
     return json.dumps(to_jsonable(value), separators=(",", ":"))
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from statebits.collection import StatebitsCollection
-from statebits.core.canonical import freeze_mapping, snapshot
+from statebits.core.canonical import snapshot
 from statebits.core.errors import ConcurrencyError, IntegrityError, StoreError, ValidationError, invalid_parameter
-from statebits.core.history import History, IntegrityReport, extend_history, genesis_checksum
+from statebits.core.history import History, IntegrityReport, genesis_checksum
 from statebits.core.serialize import restore_statebit
 from statebits.core.statebit import Statebit
 from statebits.core.transition import CauseRef
@@ -93,12 +93,13 @@ class StoredStatebit:
 class HistoryColumns:
     """Transition records as columns, positions counted from 0.
 
-    ``tags`` is None when no record has tags. ``metadata`` and ``causes``
+    ``reasons`` may be one string shared by every record. ``tags`` is None
+    when no record has tags. ``metadata`` and ``causes``
     are sparse, keyed by position. ``checksums`` has 32 bytes per record.
     """
 
     values: Sequence[Any]
-    reasons: Sequence[str]
+    reasons: Sequence[str] | str
     confidences: Sequence[float]
     timestamps: Sequence[int]
     recorded: Sequence[int]
@@ -216,13 +217,15 @@ def find_invalid_record(columns: HistoryColumns) -> tuple[int, str] | None:
             problems.append((position, f"{name} goes backwards from {column[position - 1]} to {column[position]}"))
 
     reasons = columns.reasons
-    for reason in set(reasons):
+    for reason in {reasons} if isinstance(reasons, str) else set(reasons):
         if type(reason) is not str or not reason.strip():
-            problems.append((reasons.index(reason), f"reason {reason!r} is not a non-empty string"))
+            position = 0 if isinstance(reasons, str) else list(reasons).index(reason)
+            problems.append((position, f"reason {reason!r} is not a non-empty string"))
 
     if len(columns.checksums) != 32 * count:
         problems.append((min(len(columns.checksums) // 32, max(count - 1, 0)), "the checksum column does not hold 32 bytes per record"))
-    for other in (columns.values, reasons, columns.recorded, columns.confidences):
+    others = [columns.values, columns.recorded, columns.confidences] + ([] if isinstance(reasons, str) else [reasons])
+    for other in others:
         if len(other) != count:
             problems.append((min(len(other), count), "the record has missing fields"))
 
@@ -613,47 +616,30 @@ class Store(abc.ABC):
         """Build a statebit from columns that passed :func:`find_invalid_record`.
 
         With ``checksums`` the chain is verified while it is built, and the
-        first mismatch raises IntegrityError. The columns are appended with
-        ``extend_history`` because restore_statebit would repeat the
-        validation in a Python loop per record.
+        first mismatch raises IntegrityError.
         """
-        statebit = restore_statebit(
+        values = columns.values
+        if isinstance(values, list) and values and set(map(type, values)) == {float}:
+            values = array("d", values)  # restore_statebit keeps a float array without copying each value
+        return restore_statebit(
             Statebit,
             identity=stored.identity,
             initial_value=stored.initial_value,
             created_at_ns=stored.created_at_ns,
-            values=[],
-            reasons=[],
-            confidences=[],
-            timestamps=[],
-            recorded=[],
+            values=values,  # type: ignore[arg-type]
+            reasons=columns.reasons,  # type: ignore[arg-type]
+            confidences=columns.confidences,  # type: ignore[arg-type]
+            timestamps=columns.timestamps,  # type: ignore[arg-type]
+            recorded=columns.recorded,  # type: ignore[arg-type]
+            tags=columns.tags,  # type: ignore[arg-type]
+            metadata=columns.metadata,
+            causes=columns.causes,
+            checksums=checksums,
             lineage=stored.lineage,
             branch=stored.branch,
             fork_point=stored.fork_point,
             fork_reason=stored.fork_reason,
         )
-        values = columns.values
-        if isinstance(values, list) and values and set(map(type, values)) == {float}:
-            values = array("d", values)  # the fast path of extend_history for float histories
-        metadata = {position: freeze_mapping(meta) for position, meta in columns.metadata.items()}
-        extend_history(
-            statebit.history,
-            values,
-            columns.reasons,
-            columns.confidences,
-            columns.timestamps,
-            columns.recorded,
-            columns.tags,
-            metadata,
-            columns.causes,
-            expected=checksums,
-        )
-        # restore_statebit does this for the metadata it is given: merges
-        # recorded before the reload stay merged.
-        for meta in metadata.values():
-            if meta is not None and "merged_head" in meta:
-                statebit._merged_heads.add(meta["merged_head"])
-        return statebit
 
     def _check_genesis(self, stored: StoredStatebit) -> None:
         expected = genesis_checksum(stored.identity, stored.initial_value)

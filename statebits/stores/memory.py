@@ -149,7 +149,7 @@ class MemoryStore(Store):
                 causes[position] = record.causes
         tags = [record.tags for record in records]
         return HistoryColumns(
-            values=[snapshot(record.value) for record in records],  # the caller may mutate what it loads
+            values=[record.value for record in records],  # restore_statebit copies mutable values
             reasons=[record.reason for record in records],
             confidences=[record.confidence for record in records],
             timestamps=[record.timestamp for record in records],

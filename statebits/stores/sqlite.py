@@ -389,7 +389,7 @@ class SQLiteStore(Store):
             columns.confidences,
             values,
             self._ids(self._reason_ids, "reasons", "reason", columns.reasons, str),
-            [checksums[offset : offset + 32] for offset in range(0, 32 * count, 32)],
+            _split_checksums(checksums),
         ]
         # Columns that are NULL or 0 in every row are left to their defaults:
         # each bound parameter costs time on every row.
@@ -461,7 +461,7 @@ class SQLiteStore(Store):
 
         return HistoryColumns(
             values=values,
-            reasons=self._texts(key, "reasons", "reason", reason_ids, str),
+            reasons=self._reasons(key, reason_ids),
             confidences=confidences,
             timestamps=timestamps,
             recorded=recorded,
@@ -499,6 +499,12 @@ class SQLiteStore(Store):
             checksums += _join_checksums(stored.key, parts[6], low + len(checksums) // 32)
         encoded = connection.execute(_SELECT_ENCODED, (handle, low, high)).fetchall()
         return (*columns, checksums, encoded)
+
+    def _reasons(self, key: str, ids: Sequence[int]) -> list[str] | str:
+        """Return the reason of each record, or the one reason when all records share it."""
+        if ids and ids[0] == ids[-1] and len(set(ids)) == 1:
+            return self._texts(key, "reasons", "reason", ids[:1], str)[0]
+        return self._texts(key, "reasons", "reason", ids, str)
 
     def _texts(self, key: str, table: str, column: str, ids: Sequence[int], from_text: Any) -> list[Any]:
         """Map side-table ids to their items, read fresh so that a changed side table is seen."""
@@ -557,6 +563,14 @@ def _segments(stored: StoredStatebit) -> list[tuple[int, int, int]]:
         node = node.base if node.base_len else None
     segments.reverse()
     return segments
+
+
+def _split_checksums(checksums: bytes) -> list[bytes]:
+    """Split packed 32-byte checksums into one bytes object each."""
+    import numpy as np
+
+    # The void dtype keeps trailing zero bytes, which the "S32" dtype would strip.
+    return np.frombuffer(checksums, dtype="V32").tolist()
 
 
 @functools.lru_cache(maxsize=None)
