@@ -236,7 +236,7 @@ def to_jsonable(value: Any) -> Any:
         items = sorted((to_jsonable(item) for item in value), key=lambda item: encode(from_jsonable(item)))
         return {_TAG: "frozenset" if isinstance(value, frozenset) else "set", "v": items}
     if isinstance(value, Mapping):
-        if all(type(key) is str for key in value) and _TAG not in value:
+        if all(type(key) is str and not _SURROGATES.search(key) for key in value) and _TAG not in value:
             return {key: to_jsonable(item) for key, item in value.items()}
         return {_TAG: "dict", "v": [[to_jsonable(k), to_jsonable(v)] for k, v in value.items()]}
     numpy_kind = _numpy_kind(value)
