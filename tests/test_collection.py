@@ -105,3 +105,20 @@ def test_collection_integrity(sensors):
 
     assert not sensors.verify_integrity()
     assert sensors.integrity_reports()["humidity"].first_bad_step == 1
+
+
+def test_causal_graph_counts_fork_links_once():
+    rain = Statebit("rain", 0.0)
+    level = Statebit("level", 10.0)
+    rain.transition(5.0, "storm")
+    level.transition(12.0, "runoff", caused_by=rain.history[-1])
+    what_if = level.fork("what if the runoff doubles")
+    what_if.transition(14.0, "doubled runoff", caused_by=rain.history[-1])
+    level.merge(what_if, strategy="latest")
+
+    graph = StatebitsCollection("basin", [rain, level, what_if]).causal_graph()
+
+    assert len(graph) == 3
+    assert graph.causes_of(("level", "main", 1)) == [("rain", "main", 1)]
+    assert '"level@fork-1#2" -> "level#2"' in graph.to_dot()
+    assert "level@fork-1 changed" in level.explain()

@@ -31,6 +31,8 @@ class CausalGraph:
     def from_statebits(cls, statebits: Iterable["Statebit"]) -> "CausalGraph":
         """Collect every ``caused_by`` link recorded by the given statebits."""
         graph = cls()
+        # A fork shares its parent's segments, so the same link can be met twice.
+        seen: set[tuple[Node, Node]] = set()
         for sb in statebits:
             history = sb.history
             for segment, count in history.segments():
@@ -39,7 +41,10 @@ class CausalGraph:
                         continue
                     effect = (sb.identity, segment.branch, segment.base_len + local + 1)
                     for ref in refs:
-                        graph.edges.append((ref.key(), effect))
+                        edge = (ref.key(), effect)
+                        if edge not in seen:
+                            seen.add(edge)
+                            graph.edges.append(edge)
         return graph
 
     @property
@@ -80,9 +85,15 @@ class CausalGraph:
         """Return the graph in Graphviz DOT syntax."""
         lines = ["digraph causes {"]
         for cause, effect in self.edges:
-            lines.append(f'  "{cause[0]}#{cause[2]}" -> "{effect[0]}#{effect[2]}";')
+            lines.append(f'  "{_label(cause)}" -> "{_label(effect)}";')
         lines.append("}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"CausalGraph(nodes={len(self.nodes)}, edges={len(self.edges)})"
+
+
+def _label(node: Node) -> str:
+    """Return ``identity#step``, with ``@branch`` for nodes off the main branch."""
+    identity, branch, step = node
+    return f"{identity}#{step}" if branch == "main" else f"{identity}@{branch}#{step}"

@@ -63,8 +63,9 @@ def _explain_cause(ref: CauseRef, lines: list[str], level: int, limit: int, seen
     if cause is None:
         lines.append(f"{indent}because {ref.identity} step {ref.step} (not loaded)")
         return
+    where = cause.identity if cause.branch == "main" else f"{cause.identity}@{cause.branch}"
     lines.append(
-        f"{indent}because {cause.identity} changed to {cause.to_value!r} at {cause.timestamp.isoformat()} "
+        f"{indent}because {where} changed to {cause.to_value!r} at {cause.timestamp.isoformat()} "
         f"(#{cause.step}: {cause.reason!r})"
     )
     if level >= limit:
