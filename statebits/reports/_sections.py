@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from statebits.charts import describe_duration
+from statebits.reports._anomalies import anomalies_section
 from statebits.reports._data import ReportData, Section
 from statebits.reports._html import chart_figure, escape, facts_html, format_time, format_value, table_html
 
@@ -47,7 +48,7 @@ def overview_section(report: ReportData) -> Section:
     if len(frame):
         first, last = frame["timestamp"].min(), frame["timestamp"].max()
         # Python datetimes, because spans of over 292 years overflow a nanosecond Timedelta.
-        seconds = (last.to_pydatetime() - first.to_pydatetime()).total_seconds()
+        seconds = (last.floor("us").to_pydatetime() - first.floor("us").to_pydatetime()).total_seconds()
         span = describe_duration(seconds) if last > first else "a single instant"
         facts.append(("time span", escape(f"{format_time(first, report.tz)} to {format_time(last, report.tz)} ({span})")))
     branches = frame["branch"].fillna("main").astype(str).nunique() if len(frame) else 0
@@ -254,6 +255,7 @@ DEFAULT_SECTIONS = (
     summary_section,
     timelines_section,
     changes_section,
+    anomalies_section,
     reasons_section,
 )
 
