@@ -41,11 +41,9 @@ _INT64_MAX = 2**63 - 1
 def encode_json(value: Any) -> str:
     """Encode ``value`` with the JSON codec as compact JSON text.
 
-    NOTE: two gaps of to_jsonable show here. It leaves the parts of a complex
-    number as bare floats, so a non-finite part is written as NaN or
-    Infinity, which Python's json module reads back but strict parsers
-    reject. It writes string dict keys as they are, so a surrogate pair in a
-    key comes back as one character and the checksum fails on load.
+    NOTE: to_jsonable leaves the parts of a complex number as bare floats,
+    so a non-finite part is written as NaN or Infinity. Python's json module
+    reads these back, but strict JSON parsers reject them.
     """
     return json.dumps(to_jsonable(value), separators=(",", ":"))
 
@@ -68,7 +66,7 @@ def encode_value(value: Any) -> tuple[str | None, Any]:
     if kind is int:
         return (None, value) if _INT64_MIN <= value <= _INT64_MAX else (JSON, encode_json(value))
     if kind is str:
-        # JSON would turn an escaped surrogate pair into one character.
+        # SQL text must be valid UTF-8, so a string with surrogates is stored as its exact bytes.
         return (None, value) if _is_utf8_encodable(value) else (SURROGATE_TEXT, value.encode("utf-8", "surrogatepass"))
     if kind is bytes or value is None:
         return None, value
