@@ -227,7 +227,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, timedelta):
         return {_TAG: "timedelta", "v": value // timedelta(microseconds=1)}
     if isinstance(value, complex):
-        return {_TAG: "complex", "v": [value.real, value.imag]}
+        return {_TAG: "complex", "v": [to_jsonable(value.real), to_jsonable(value.imag)]}
     if isinstance(value, tuple):
         return {_TAG: "tuple", "v": [to_jsonable(item) for item in value]}
     if isinstance(value, list):
@@ -297,7 +297,7 @@ def from_jsonable(data: Any, allow_pickle: bool = False) -> Any:
     if kind == "timedelta":
         return timedelta(microseconds=payload)
     if kind == "complex":
-        return complex(payload[0], payload[1])
+        return complex(from_jsonable(payload[0]), from_jsonable(payload[1]))
     if kind == "tuple":
         return tuple(from_jsonable(item, allow_pickle) for item in payload)
     if kind == "set":

@@ -19,6 +19,8 @@ __all__ = [
     "PermissionDenied",
     "ConcurrencyError",
     "StoreError",
+    "StoreConflictError",
+    "KeyNotFoundError",
     "NotFittedError",
     "InsufficientDataError",
     "MissingDependencyError",
@@ -71,6 +73,22 @@ class ConcurrencyError(StatebitError):
 
 class StoreError(StatebitError):
     """A store could not read or write a history."""
+
+
+class StoreConflictError(ConcurrencyError, StoreError):
+    """Another writer appended to the stored history first, or the histories diverged.
+
+    It is both a ConcurrencyError and a StoreError. A statebit re-raises a
+    StoreError from its store unchanged after undoing the append.
+    """
+
+
+class KeyNotFoundError(StoreError, KeyError):
+    """No statebit or collection is stored under the requested name."""
+
+    def __str__(self) -> str:
+        # KeyError would show the message in quotes.
+        return Exception.__str__(self)
 
 
 class NotFittedError(StatebitError, AttributeError):

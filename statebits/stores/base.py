@@ -22,7 +22,15 @@ from typing import Any, NoReturn
 
 from statebits.collection import StatebitsCollection
 from statebits.core.canonical import snapshot
-from statebits.core.errors import ConcurrencyError, IntegrityError, StoreError, ValidationError, invalid_parameter
+from statebits.core.errors import (
+    ConcurrencyError,
+    IntegrityError,
+    KeyNotFoundError,
+    StoreConflictError,
+    StoreError,
+    ValidationError,
+    invalid_parameter,
+)
 from statebits.core.history import History, IntegrityReport, genesis_checksum
 from statebits.core.serialize import restore_statebit
 from statebits.core.statebit import Statebit
@@ -40,22 +48,6 @@ __all__ = [
 ]
 
 MAIN = "main"
-
-
-class StoreConflictError(ConcurrencyError, StoreError):
-    """Another writer appended to the stored history first, or the histories diverged.
-
-    It is both a ConcurrencyError and a StoreError. A statebit re-raises a
-    StoreError from its store unchanged after undoing the append.
-    """
-
-
-class KeyNotFoundError(StoreError, KeyError):
-    """No statebit or collection is stored under the requested name."""
-
-    def __str__(self) -> str:
-        # KeyError would show the message in quotes.
-        return Exception.__str__(self)
 
 
 def statebit_key(identity: str, branch: str) -> str:
