@@ -112,7 +112,8 @@ def _encode_other(value: Any) -> bytes:
         micros = value // timedelta(microseconds=1)
         return b"D" + encode(int(micros))
     if isinstance(value, complex):
-        return b"c" + _pack_double(value.real) + _pack_double(value.imag)
+        # Every NaN part packs as the one canonical NaN, as for floats.
+        return b"c" + encode(float(value.real))[1:] + encode(float(value.imag))[1:]
     if isinstance(value, tuple):
         return b"(" + b"".join(encode(item) for item in value) + b")"
     if isinstance(value, list):
