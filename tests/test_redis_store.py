@@ -377,7 +377,7 @@ def test_store_from_another_process_sees_appends(store, redis_server, tmp_path):
 
 
 def test_import_does_not_import_redis():
-    code = "import sys, statebits, statebits.stores.redis; print('redis' in sys.modules)"
+    code = "import sys, statebits, statebits.stores.redis, statebits.distributed; print('redis' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
 
     assert result.stdout.strip() == "False"

@@ -6,6 +6,8 @@ Keys, for the default prefix ``sb``::
                                 (stored steps, a fork's shared prefix included)
                                 and "head" (hex checksum of step "count")
     sb:{identity}:branch:log    list: one JSON entry per own transition, oldest first
+    sb:{identity}:branch:turn   string, expiring: the DistributedStatebit writer
+                                whose turn it is to append (see APPEND_SCRIPT)
     sb:{identity}:events        pub/sub channel: one message per append to any branch
     sb:statebits                set: the key stem (``sb:{identity}:branch``) of every statebit
     sb:collections              set: names of saved collections
@@ -53,6 +55,7 @@ __all__ = [
     "StatebitKeys",
     "APPEND_SCRIPT",
     "CREATE_SCRIPT",
+    "RELEASE_SCRIPT",
     "DEFAULT_URL",
     "encode_entries",
     "decode_entries",
@@ -70,11 +73,17 @@ _SAFE = "!$&'()*+,;=@/<>?[]^|#"
 # Entries pushed per RPUSH, which keeps Lua's unpack() below its stack limit.
 _PUSH_CHUNK = 1000
 
-# KEYS[1] meta hash, KEYS[2] own log list.
+# KEYS[1] meta hash, KEYS[2] own log list, KEYS[3] turn key.
 # ARGV[1] expected count, ARGV[2] expected head, ARGV[3] new count,
 # ARGV[4] new head, ARGV[5] channel, ARGV[6] message, ARGV[7] position in the
-# log from which a conflict reply lists the stored entries (-1 for none),
-# ARGV[8...] the entries.
+# log from which a rejection lists the stored entries (-1 for none), ARGV[8]
+# writer token ("" ignores turns), ARGV[9] milliseconds to hold the turn
+# after a conflict (0 for none), ARGV[10...] the entries.
+#
+# A writer that keeps losing the compare-and-set to a faster writer claims
+# the turn: while the turn key holds another writer's token, appends from
+# writers with a token are rejected as "busy", so the claimant's next
+# attempt succeeds. The key expires by itself if the claimant stops.
 APPEND_SCRIPT = """
 local state = redis.call('HMGET', KEYS[1], 'count', 'head')
 if not state[1] then
@@ -84,8 +93,22 @@ if state[1] == ARGV[3] and state[2] == ARGV[4] then
   -- A retried call whose first attempt was stored before its reply was lost.
   return {'stored'}
 end
-if state[1] ~= ARGV[1] or state[2] ~= ARGV[2] then
-  local reply = {'conflict', state[1], state[2]}
+local token = ARGV[8]
+local holder = false
+if token ~= '' then
+  holder = redis.call('GET', KEYS[3])
+end
+local status = false
+if holder and holder ~= token then
+  status = 'busy'
+elseif state[1] ~= ARGV[1] or state[2] ~= ARGV[2] then
+  status = 'conflict'
+  if token ~= '' and tonumber(ARGV[9]) > 0 then
+    redis.call('SET', KEYS[3], token, 'NX', 'PX', ARGV[9])
+  end
+end
+if status then
+  local reply = {status, state[1], state[2]}
   local first = tonumber(ARGV[7])
   if first >= 0 then
     for _, entry in ipairs(redis.call('LRANGE', KEYS[2], first, -1)) do
@@ -94,12 +117,23 @@ if state[1] ~= ARGV[1] or state[2] ~= ARGV[2] then
   end
   return reply
 end
-for low = 8, #ARGV, 1000 do
+for low = 10, #ARGV, 1000 do
   redis.call('RPUSH', KEYS[2], unpack(ARGV, low, math.min(low + 999, #ARGV)))
 end
 redis.call('HSET', KEYS[1], 'count', ARGV[3], 'head', ARGV[4])
+if holder == token then
+  redis.call('DEL', KEYS[3])
+end
 redis.call('PUBLISH', ARGV[5], ARGV[6])
 return {'ok'}
+"""
+
+# KEYS[1] turn key, ARGV[1] writer token: give up a claimed turn.
+RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 """
 
 # KEYS[1] meta hash, KEYS[2] index set. ARGV[1] genesis record, ARGV[2]
@@ -133,6 +167,7 @@ class StatebitKeys:
     stem: str
     meta: str
     log: str
+    turn: str
     channel: str
 
 
@@ -149,7 +184,7 @@ class RedisKeys:
     def statebit(self, identity: str, branch: str) -> StatebitKeys:
         tag = f"{self.prefix}:{{{_escape(identity)}}}"
         stem = f"{tag}:{_escape(branch)}"
-        return StatebitKeys(stem=stem, meta=f"{stem}:meta", log=f"{stem}:log", channel=f"{tag}:events")
+        return StatebitKeys(stem=stem, meta=f"{stem}:meta", log=f"{stem}:log", turn=f"{stem}:turn", channel=f"{tag}:events")
 
     def channel(self, identity: str) -> str:
         return f"{self.prefix}:{{{_escape(identity)}}}:events"
@@ -383,19 +418,24 @@ def append_arguments(
     start: int,
     expected_head: bytes,
     columns: HistoryColumns,
+    *,
     conflict_from: int = -1,
+    token: str = "",
+    claim_ms: int = 0,
 ) -> tuple[list[str], list[Any]]:
     """Return the KEYS and ARGV of :data:`APPEND_SCRIPT` for appending ``columns`` after step ``start``.
 
-    ``conflict_from`` is the position in the own log from which a conflict
-    reply lists the stored entries, or -1 for none.
+    ``conflict_from`` is the position in the own log from which a rejection
+    lists the stored entries, or -1 for none. ``token`` identifies the
+    writer for turns ("" ignores them), and ``claim_ms`` is how long a
+    conflict claims the turn for it (0 for no claim).
     """
     count = start + len(columns)
     head = columns.checksums[-32:].hex()
     message = event_message(identity, branch, count, head)
-    arguments: list[Any] = [start, expected_head.hex(), count, head, keys.channel, message, conflict_from]
+    arguments: list[Any] = [start, expected_head.hex(), count, head, keys.channel, message, conflict_from, token, claim_ms]
     arguments.extend(encode_entries(columns))
-    return [keys.meta, keys.log], arguments
+    return [keys.meta, keys.log, keys.turn], arguments
 
 
 def event_message(identity: str, branch: str, count: int, head: str) -> str:
