@@ -437,3 +437,49 @@ def test_transition_returns_history_entry():
     assert isinstance(transition, StateTransition)
     assert transition == sb.history[0]
     assert hash(transition) == hash(sb.history[0])
+
+
+def test_mutating_read_value_keeps_history():
+    cart = Statebit("cart", [])
+    cart.transition(["apple"], "added apple")
+    items = cart.value
+    items.append("pear")
+    cart.transition(items, "added pear")
+
+    assert cart.history[0].to_value == ["apple"]
+    assert cart.initial_value == []
+    assert cart.verify_integrity()
+
+
+@pytest.mark.parametrize("bad", ["9999-01-01", 1_700_000_000, float("inf")], ids=["year-9999", "int-seconds", "infinity"])
+def test_unstorable_timestamps_rejected(bad):
+    sb = Statebit("x", 0)
+
+    with pytest.raises(TransitionError, match="invalid time"):
+        sb.transition(1, "late", timestamp=bad)
+    assert len(sb.history) == 0
+
+
+def test_nat_timestamp_rejected():
+    pd = pytest.importorskip("pandas")
+    sb = Statebit("x", 0)
+
+    with pytest.raises(TransitionError, match="NaT"):
+        sb.transition(1, "no time", timestamp=pd.NaT)
+
+
+def test_uncopyable_value_rejected():
+    sb = Statebit("x", 0)
+
+    with pytest.raises(ValidationError, match="cannot be copied"):
+        sb.transition((i for i in range(3)), "generator")
+    assert len(sb.history) == 0
+
+
+def test_merge_non_statebit_rejected():
+    from statebits import MergeError
+
+    sb = Statebit("x", 0)
+
+    with pytest.raises(MergeError, match="expected a Statebit"):
+        sb.merge(42)  # type: ignore[arg-type]

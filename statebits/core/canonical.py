@@ -172,7 +172,13 @@ def snapshot(value: Any) -> Any:
         return value
     if kind is tuple and all(type(item) in IMMUTABLE_TYPES for item in value):
         return value
-    return copy.deepcopy(value)
+    try:
+        return copy.deepcopy(value)
+    except (TypeError, copy.Error) as exc:
+        raise ValidationError(
+            f"value of type {kind.__name__} cannot be recorded because it cannot be copied ({exc}); "
+            "record a plain value such as a number, string, list or dict instead"
+        ) from None
 
 
 def freeze_mapping(metadata: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -247,7 +253,14 @@ def to_jsonable(value: Any) -> Any:
         return {_TAG: "ndarray", "dtype": value.dtype.str, "v": to_jsonable(value.tolist())}
     import pickle
 
-    return {_TAG: "pickle", "v": base64.b64encode(pickle.dumps(value)).decode()}
+    try:
+        data = pickle.dumps(value)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise ValidationError(
+            f"value {value!r} of type {type(value).__name__} cannot be written to JSON or pickled ({exc}); "
+            "record plain data (numbers, strings, lists, dicts, dataclasses) to export it"
+        ) from None
+    return {_TAG: "pickle", "v": base64.b64encode(data).decode()}
 
 
 def from_jsonable(data: Any, allow_pickle: bool = False) -> Any:

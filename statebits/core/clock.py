@@ -129,13 +129,15 @@ def to_ns(value: Any) -> int:
         When the value cannot be read as a time.
     """
     if type(value) is int:
-        return value
+        return _in_range(value, value)
+    if type(value).__name__ == "NaTType":
+        raise ValidationError("invalid time NaT: a transition needs a time; pass a real timestamp")
     if isinstance(value, datetime):
         nanos = getattr(value, "nanosecond", 0)  # pandas.Timestamp carries nanoseconds
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         delta = value - _EPOCH
-        return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000 + nanos
+        return _in_range((delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000 + nanos, value)
     if isinstance(value, date):
         return to_ns(datetime(value.year, value.month, value.day))
     if isinstance(value, str):
@@ -143,9 +145,9 @@ def to_ns(value: Any) -> int:
     if isinstance(value, bool):
         raise ValidationError(f"invalid time {value!r}: expected a datetime, an ISO 8601 string or nanoseconds")
     if isinstance(value, float):
-        if value != value:
-            raise ValidationError("invalid time nan: expected a datetime, an ISO 8601 string or nanoseconds")
-        return int(round(value * 1e9))
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError(f"invalid time {value!r}: expected a datetime, an ISO 8601 string or nanoseconds")
+        return _in_range(int(round(value * 1e9)), value)
     type_name = type(value).__name__
     if type_name == "datetime64":  # numpy.datetime64
         return int(value.astype("datetime64[ns]").astype("int64"))
@@ -159,6 +161,19 @@ def to_ns(value: Any) -> int:
     except TypeError:
         pass
     raise ValidationError(f"invalid time {value!r}: expected a datetime, an ISO 8601 string or nanoseconds")
+
+
+_NS_MIN, _NS_MAX = -(2**63) + 1, 2**63 - 1
+
+
+def _in_range(nanoseconds: int, original: Any) -> int:
+    """Return ``nanoseconds`` when it fits in 64 bits, else raise naming ``original``."""
+    if not _NS_MIN <= nanoseconds <= _NS_MAX:
+        raise ValidationError(
+            f"invalid time {original!r}: times are stored as 64-bit nanoseconds and must lie between "
+            "1677-09-21 and 2262-04-11 UTC"
+        )
+    return nanoseconds
 
 
 def _parse_string(text: str) -> int:

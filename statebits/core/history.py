@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, overload
 
-from statebits.core.canonical import encode
+from statebits.core.canonical import IMMUTABLE_TYPES, encode, snapshot
 from statebits.core.errors import IntegrityError, ValidationError
 from statebits.core.transition import CauseRef, StateTransition
 
@@ -231,11 +231,17 @@ class History(Sequence[StateTransition]):
     # -- per-field access by global index ------------------------------------
 
     def value_of(self, index: int) -> Any:
-        """Return the value after transition ``index`` (-1 gives the initial value)."""
+        """Return the value after transition ``index`` (-1 gives the initial value).
+
+        Mutable values are returned as copies, so changing a value read back
+        never changes what was recorded.
+        """
         if index < 0:
-            return self.initial_value
-        history, local = self._locate(index)
-        return history.values[local]
+            value = self.initial_value
+        else:
+            history, local = self._locate(index)
+            value = history.values[local]
+        return value if type(value) in IMMUTABLE_TYPES else snapshot(value)
 
     def reason_of(self, index: int) -> str:
         history, local = self._locate(index)
@@ -259,7 +265,10 @@ class History(Sequence[StateTransition]):
 
     def metadata_of(self, index: int) -> Mapping[str, Any] | None:
         history, local = self._locate(index)
-        return history.metadata.get(local)
+        found = history.metadata.get(local)
+        if found is None or all(type(item) in IMMUTABLE_TYPES for item in found.values()):
+            return found
+        return MappingProxyType({key: snapshot(item) for key, item in found.items()})
 
     def causes_of(self, index: int) -> tuple[CauseRef, ...]:
         history, local = self._locate(index)
@@ -282,7 +291,8 @@ class History(Sequence[StateTransition]):
 
     @property
     def last_value(self) -> Any:
-        return self._last_value
+        value = self._last_value
+        return value if type(value) in IMMUTABLE_TYPES else snapshot(value)
 
     @property
     def last_timestamp_ns(self) -> int:

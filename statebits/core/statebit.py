@@ -55,6 +55,9 @@ def creation_hooks_suspended() -> Iterator[None]:
     finally:
         _hooks_suspended.reset(token)
 
+# Integer timestamps are nanoseconds; below this (1970-01-12) an integer is
+# far more likely to be seconds or milliseconds passed by mistake.
+_SMALLEST_NS_TIMESTAMP = 10**15
 _BATCH_KEYS = frozenset({"new_value", "reason", "confidence", "tags", "metadata", "timestamp", "caused_by"})
 
 
@@ -118,8 +121,8 @@ class Statebit:
 
     @property
     def initial_value(self) -> Any:
-        """The value before the first transition."""
-        return self._history.initial_value
+        """The value before the first transition (a copy when the value is mutable)."""
+        return self._history.value_of(-1)
 
     @property
     def created_at(self) -> datetime:
@@ -565,6 +568,10 @@ class Statebit:
         """
         from statebits.core.merging import merge
 
+        if not isinstance(other, Statebit):
+            from statebits.core.errors import MergeError
+
+            raise MergeError(f"cannot merge {other!r}: expected a Statebit, such as a fork made with fork()")
         return merge(self, other, strategy, resolver, reason)
 
     # -- serialisation -----------------------------------------------------------
@@ -599,6 +606,8 @@ class Statebit:
         """
         import json
 
+        if not isinstance(text, (str, bytes, bytearray)):
+            raise ValidationError(f"invalid statebit JSON {text!r}: expected the str or bytes written by to_json()")
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -673,6 +682,11 @@ def _check_tags(tags: Any) -> tuple[str, ...]:
 
 
 def _check_timestamp(timestamp: Any, previous: int, identity: str) -> int:
+    if type(timestamp) is int and 0 < abs(timestamp) < _SMALLEST_NS_TIMESTAMP:
+        raise TransitionError(
+            f"invalid timestamp {timestamp!r}: integers are read as nanoseconds since the epoch, and this one falls "
+            "in January 1970; pass a datetime, an ISO 8601 string, or seconds as a float such as time.time()"
+        )
     try:
         valid = to_ns(timestamp)
     except ValidationError as exc:
