@@ -27,9 +27,8 @@ from statebits.widgets import AnomalyWidget, CollectionWidget, ForkTreeWidget, T
 from statebits.widgets._base import FALLBACK_MAX_POINTS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ROOT.parent / "shared" / "datasets"
+DATASETS = ROOT / "statebits" / "datasets" / "data"  # the bundled copies of the real datasets
 
-pytestmark = pytest.mark.skipif(not DATASETS.is_dir(), reason=f"shared datasets not found at {DATASETS}")
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
