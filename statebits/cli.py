@@ -253,7 +253,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         collection = _collection_from_events(events, path, args)
         stage("save")
         with _open_store(args.store) as store:
-            store.save(collection, attach=False)
+            skipped = _save_appending(store, collection)
             stage("verify")
             reports = _store_reports(store)
 
@@ -261,8 +261,45 @@ def _run_ingest(args: argparse.Namespace) -> int:
     if not args.quiet:
         transitions = sum(report.checked for report in reports)
         print(f"ingested {_count(len(events), 'event')} from {path} into {args.store}: {_count(len(collection), 'statebit')}")
+        if skipped:
+            print(f"skipped {_count(skipped, 'event')} at or before the last stored time of their statebit")
         print(f"verified {_count(len(reports), 'chain')}, {_count(transitions, 'transition')} in the store")
     return 0
+
+
+def _save_appending(store: Any, collection: Any) -> int:
+    """Save new statebits whole and append newer events to stored ones; return the events skipped.
+
+    An event of a statebit the store already holds is appended when it is
+    later than the stored history's last timestamp, and skipped otherwise,
+    so ingesting the same file twice, or a file that overlaps an earlier
+    one, stores each event once.
+    """
+    stored_keys = set(store.keys())
+    skipped = 0
+    for sb in collection:
+        if sb.key not in stored_keys:
+            store.save(sb, attach=False)
+            continue
+        stored = store.load(sb.identity, branch=sb.branch)
+        last = stored.history.last_timestamp_ns
+        newer = [transition for transition in sb.history if transition.timestamp_ns > last]
+        skipped += len(sb.history) - len(newer)
+        if newer:
+            stored.batch_transition(
+                [
+                    {
+                        "new_value": transition.to_value,
+                        "reason": transition.reason,
+                        "confidence": transition.confidence,
+                        "tags": transition.tags or None,
+                        "metadata": dict(transition.metadata) or None,
+                        "timestamp": transition.timestamp_ns,
+                    }
+                    for transition in newer
+                ]
+            )
+    return skipped
 
 
 def _run_verify(args: argparse.Namespace) -> int:

@@ -402,3 +402,30 @@ def test_main_returns_status_in_process(tmp_path, capsys):
 
     captured = capsys.readouterr()
     assert "store not found" in captured.err
+
+
+def test_second_ingest_appends_newer_events(tmp_path):
+    (tmp_path / "first.csv").write_text("id,t,v\na,2024-01-01,1\na,2024-01-02,2\nb,2024-01-01,5\n")
+    (tmp_path / "second.csv").write_text("id,t,v\na,2024-01-02,2\na,2024-01-03,3\nc,2024-01-01,7\n")
+    options = ["--entity", "id", "--value", "v", "--time", "t", "--store", "events.db"]
+
+    first = run("ingest", "first.csv", *options, cwd=tmp_path)
+    second = run("ingest", "second.csv", *options, cwd=tmp_path)
+    again = run("ingest", "second.csv", *options, cwd=tmp_path)
+    verify = run("verify", "events.db", cwd=tmp_path)
+
+    assert first.returncode == 0
+    assert second.returncode == 0
+    assert "skipped 1 event" in second.stdout
+    assert again.returncode == 0
+    assert "skipped 3 events" in again.stdout
+    assert "verified 3 chains, 5 transitions" in verify.stdout
+
+
+def test_far_future_time_is_one_line_error(tmp_path):
+    (tmp_path / "far.csv").write_text("t,v\n2024-01-01,1\n9999-01-01,2\n")
+
+    result = run("ingest", "far.csv", "--value", "v", "--time", "t", cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert "2262-04-11" in assert_one_line_error(result)

@@ -358,3 +358,16 @@ def test_nan_values_are_duplicates_of_each_other():
 
 def test_exported_from_top_level():
     assert statebits.from_events is from_events
+
+
+def test_misspelt_identity_column_rejected():
+    events = pd.DataFrame({"sensor": ["a", "b"], "t": ["2024-01-01", "2024-01-02"], "v": [1.0, 2.0]})
+
+    with pytest.raises(ValidationError, match="there is 'sensor'"):
+        from_events(events, identity="sensors", value="v", time="t")
+
+
+def test_constant_identity_far_from_columns():
+    events = pd.DataFrame({"sensor": ["a", "b"], "t": ["2024-01-01", "2024-01-02"], "v": [1.0, 2.0]})
+
+    assert from_events(events, identity="all sensors", value="v", time="t").keys() == ["all sensors"]

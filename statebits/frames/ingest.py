@@ -225,6 +225,8 @@ def _identities(table: _Table, identity: Any, value: str) -> tuple[np.ndarray, l
     """Return per-row identity codes (in order of first appearance) and the identity of each code."""
     # The value column never names statebits: identity=value names the single statebit after it.
     if identity is None or identity == value or (isinstance(identity, str) and not table.has(identity)):
+        if isinstance(identity, str) and identity != value:
+            _reject_near_column(table, identity, "identity")
         label = str(value) if identity is None else identity
         return np.zeros(table.count, dtype=np.int64), [label]
     if not isinstance(identity, str):
@@ -238,6 +240,26 @@ def _identities(table: _Table, identity: Any, value: str) -> tuple[np.ndarray, l
     if len(set(labels)) != len(labels):
         raise ValidationError(f"invalid identities in column {identity!r}: different values have the same text, so they would share a statebit")
     return codes, labels
+
+
+def _reject_near_column(table: _Table, text: str, parameter: str) -> None:
+    """Raise when a constant ``text`` looks like a misspelt column name.
+
+    A string that is not a column names one statebit (identity) or is the
+    reason of every event; a near miss of a column is almost always a typo,
+    and taking it literally would silently merge entities.
+    """
+    import difflib
+
+    names = [str(name) for name in table.names]
+    close = difflib.get_close_matches(text, names, n=1, cutoff=0.8)
+    if close or text.lower() in (name.lower() for name in names):
+        match = close[0] if close else next(name for name in names if name.lower() == text.lower())
+        raise ValidationError(
+            f"invalid `{parameter}` {text!r} of from_events: there is no such column, but there is {match!r}; "
+            f"pass {parameter}={match!r} to use the column, or a text that is not close to a column name "
+            f"to use it as a constant"
+        )
 
 
 def _encode(table: _Table, name: str, parameter: str) -> tuple[np.ndarray, list[Any]]:
@@ -294,6 +316,14 @@ def _pandas_times(column: Any, name: str) -> np.ndarray:
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise ValidationError(f"invalid `time` column {name!r}: row {row} has no time (NaT or None); every event needs one")
+    low, high = pd.Timestamp.min.tz_localize(None), pd.Timestamp.max.tz_localize(None)
+    outside = ((parsed < low) | (parsed > high)).to_numpy()
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise ValidationError(
+            f"invalid `time` column {name!r}: {parsed.iloc[row]} at row {row} is outside 1677-09-21 to 2262-04-11, "
+            "the range of nanosecond timestamps; drop or replace sentinel dates such as 9999-01-01 first"
+        )
     return parsed.dt.as_unit("ns").to_numpy().view(np.int64)
 
 
@@ -408,6 +438,7 @@ def _reasons(table: _Table, reason: Any, value: str) -> tuple[Any, np.ndarray | 
     if not table.has(reason):
         if not reason.strip():
             raise ValidationError("invalid `reason` of from_events: the reason is empty; say why the values changed")
+        _reject_near_column(table, reason, "reason")
         return reason, None
     codes, uniques = _encode(table, reason, "reason")
     for text in uniques:
