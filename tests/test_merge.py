@@ -185,3 +185,17 @@ def test_fork_of_fork_merges_to_root(account):
     assert account.value == 7
     assert grandchild.branch == f"{child.branch}.fork-1"
     assert grandchild.verify_integrity()
+
+
+def test_branch_name_with_at_rejected(account):
+    with pytest.raises(ValidationError, match="without '@'"):
+        account.fork("bad name", branch="a@b")
+
+
+def test_empty_merge_reason_rejected(account):
+    fork = account.fork("x")
+    fork.transition(1, "y")
+
+    with pytest.raises(ValidationError, match="reason"):
+        account.merge(fork, reason="")
+    assert len(account.history) == 2

@@ -483,3 +483,23 @@ def test_merge_non_statebit_rejected():
 
     with pytest.raises(MergeError, match="expected a Statebit"):
         sb.merge(42)  # type: ignore[arg-type]
+
+
+def test_empty_rollback_reason_rejected():
+    sb = Statebit("x", 0)
+    sb.transition(1, "a")
+
+    with pytest.raises(ValidationError, match="reason"):
+        sb.rollback(1, reason="")
+    assert len(sb.history) == 1
+
+
+def test_backwards_clock_rejected():
+    with pytest.raises(ValidationError, match="backwards"):
+        TickingClock("2024-01-01", step=timedelta(seconds=-1))
+
+
+def test_async_repr_names_class():
+    from statebits import AsyncStatebit
+
+    assert repr(AsyncStatebit("x", 0)).startswith("AsyncStatebit(")

@@ -90,6 +90,8 @@ class TickingClock:
     def __init__(self, start: Any = "2024-01-01T00:00:00Z", step: timedelta | str = "1s") -> None:
         self._next = to_ns(start)
         self._step = self._parse_step(step)
+        if self._step < 0:
+            raise ValidationError(f"invalid clock step {step!r}: a clock must not run backwards; use a step of zero or more")
         self._lock = threading.Lock()
 
     @classmethod

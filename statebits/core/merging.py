@@ -72,8 +72,11 @@ def fork(source: "Statebit", reason: str, at: int | None, branch: str | None) ->
         if branch is None:
             source._fork_count += 1
             branch = f"{source.branch}.fork-{source._fork_count}" if source.branch != "main" else f"fork-{source._fork_count}"
-        elif not isinstance(branch, str) or not branch.strip() or branch == "main":
-            raise ValidationError(f"invalid branch name {branch!r}: expected a non-empty string other than 'main'")
+        elif not isinstance(branch, str) or not branch.strip() or branch == "main" or "@" in branch:
+            raise ValidationError(
+                f"invalid branch name {branch!r}: expected a non-empty string other than 'main', without '@' "
+                "(keys are written identity@branch)"
+            )
         kind = type(source)
         child = kind.__new__(kind)
         kind.__init__(child, source.identity, source.initial_value, created_at=_clock.now_ns())
@@ -167,7 +170,7 @@ def merge(
             confidence = 1.0
         transition = target._record(
             value,
-            reason or f"Merge of branch {other.branch!r} ({strategy})",
+            f"Merge of branch {other.branch!r} ({strategy})" if reason is None else reason,
             confidence=confidence,
             tags=("merge",),
             metadata={

@@ -155,7 +155,8 @@ class Statebit:
     def __repr__(self) -> str:
         branch = "" if self.branch == "main" else f", branch={self.branch!r}"
         frozen = ", frozen" if self._frozen else ""
-        return f"Statebit(identity={self._identity!r}, value={self.value!r}, transitions={len(self._history)}{branch}{frozen})"
+        kind = type(self).__name__
+        return f"{kind}(identity={self._identity!r}, value={self.value!r}, transitions={len(self._history)}{branch}{frozen})"
 
     # -- recording ------------------------------------------------------------
 
@@ -349,7 +350,7 @@ class Statebit:
         metadata["rollback_to_step"] = target
         return self._record(
             self._history.value_of(target - 1),
-            reason or f"Rollback of {steps} step(s) to step {target}",
+            f"Rollback of {steps} step(s) to step {target}" if reason is None else reason,
             tags=tags,
             metadata=metadata,
             **kwargs,

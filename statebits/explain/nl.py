@@ -58,6 +58,9 @@ class NLExplainer:
             raise ValidationError(f"invalid `precision` of NLExplainer: expected a positive integer, got {precision!r}")
         self.precision = precision
 
+    def __repr__(self) -> str:
+        return f"NLExplainer(precision={self.precision})"
+
     # Histories ---------------------------------------------------------------
 
     def explain_history(self, source: Any, *, identity: Any = None) -> str:
