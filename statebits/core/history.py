@@ -29,6 +29,7 @@ __all__ = ["History", "IntegrityReport", "genesis_checksum", "Interner", "extend
 
 GENESIS_PREFIX = b"statebits-genesis/1\x00"
 _RECORD = struct.Struct("<qqqd")
+_pack_record = _RECORD.pack
 _sha256 = hashlib.sha256
 _NONE = b"N"
 
@@ -321,11 +322,13 @@ class History(Sequence[StateTransition]):
         The caller validates every argument and holds the statebit's lock.
         """
         local = len(self.timestamps)
-        tail = self.record_tail(reason_code, tag_code, metadata, causes)
+        tail = self._tails.get((reason_code << 32) | tag_code) if metadata is None and causes is None else None
+        if tail is None:
+            tail = self.record_tail(reason_code, tag_code, metadata, causes)
         checksum = _sha256(
-            self._last_checksum + _RECORD.pack(self.base_len + local + 1, timestamp, recorded, confidence) + value_bytes + tail
+            self._last_checksum + _pack_record(self.base_len + local + 1, timestamp, recorded, confidence) + value_bytes + tail
         ).digest()
-        if self._value_kind == "float" and type(value) is float:
+        if type(value) is float and self._value_kind == "float":
             self.values.append(value)
         else:
             self._store_value(value)
