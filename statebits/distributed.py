@@ -595,6 +595,7 @@ class DistributedStatebit(AsyncStatebit):
         url = describe_url(self.redis_url)
         delay = _FIRST_DELAY
         missed = False
+        last_error = ""
         logger.info("listening for appends to %r on %s at %s", self.identity, self._keys.channel, url)
         try:
             while True:
@@ -609,6 +610,7 @@ class DistributedStatebit(AsyncStatebit):
                                 return
                             await self._pull()
                         missed = False
+                        last_error = ""
                 except _redis_error() as exc:
                     # Messages sent while the connection was down are lost, so the next round fetches.
                     missed = True
@@ -618,7 +620,12 @@ class DistributedStatebit(AsyncStatebit):
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, _MAX_DELAY)
                 except StatebitError as exc:
-                    logger.error("cannot add other writers' transitions to %r from %s: %s", self.identity, url, exc)
+                    # The same broken record fails every fetch, so only a new error is logged at ERROR.
+                    level = logging.DEBUG if str(exc) == last_error else logging.ERROR
+                    last_error = str(exc)
+                    logger.log(level, "cannot add other writers' transitions to %r from %s: %s", self.identity, url, exc)
+        except Exception:
+            logger.exception("the pub/sub listener of %r stopped after an unexpected error", self.identity)
         finally:
             logger.info("stopped listening for appends to %r", self.identity)
 
@@ -732,8 +739,10 @@ async def _close_quietly(pubsub: Any, client: Any) -> None:
     for closable in (pubsub, client):
         if closable is None:
             continue
+        # redis-py 4.x has only close(); 5.x added aclose() and deprecated close().
+        close = getattr(closable, "aclose", None) or closable.close
         try:
-            await closable.aclose()
+            await close()
         except Exception as exc:  # the connection may already be broken; closing must not mask the cause
             logger.debug("closing %r failed: %s", closable, exc)
 

@@ -502,6 +502,26 @@ def test_pubsub_delivers_to_other_instance(shared):
     assert listener.verify_integrity()
 
 
+def test_listener_recovers_after_lost_connection(shared, raw, caplog):
+    async def main():
+        listener = await shared(initial_value=0, auto_sync=True).connect()
+        received = asyncio.Event()
+        listener.add_observer(lambda sb, transition: received.set())
+        await asyncio.sleep(0.1)  # the listener is waiting for messages
+        assert raw.client_kill_filter(_type="pubsub") >= 1
+        async with shared() as writer:
+            await writer.transition(1, "sent while the listener was cut off")
+        await asyncio.wait_for(received.wait(), timeout=10)
+        await listener.disconnect()
+        return listener
+
+    with caplog.at_level("WARNING", logger="statebits.distributed"):
+        listener = asyncio.run(main())
+
+    assert listener.value == 1
+    assert "pub/sub of 'shared'" in caplog.text
+
+
 def test_reconnect_fetches_missed_transitions(shared):
     async def main():
         sb = await shared(initial_value=0).connect()
