@@ -493,7 +493,7 @@ class RedisStore(Store):
     MissingDependencyError
         When redis-py is not installed (the ``distributed`` extra).
     StoreError
-        When the server does not answer a PING.
+        When the server does not reply to a PING.
 
     Examples
     --------
@@ -516,6 +516,7 @@ class RedisStore(Store):
         redis = import_optional("redis", feature="RedisStore")
         self._redis_error: type[Exception] = redis.RedisError
         self._watch_error: type[Exception] = redis.WatchError
+
         if client is not None and url is not None:
             raise invalid_parameter("url", url, "None when `client` is given", "RedisStore")
         if client is None:
@@ -534,11 +535,13 @@ class RedisStore(Store):
                 raise invalid_parameter("client", client, "a synchronous redis.Redis client", "RedisStore")
             self._owns_client = False
             self.url = _client_url(client)
+
         self.prefix = prefix
         self._client = client
         self._append = client.register_script(APPEND_SCRIPT)
         self._lock = threading.RLock()
         self._tx: _Transaction | None = None
+
         try:
             client.ping()
         except self._redis_error as exc:
@@ -813,7 +816,7 @@ class RedisStore(Store):
         if len(entries) < count:
             raise _bad_entry(stored.key, len(entries) + 1, f"it is missing from Redis, which counts {count} steps")
         if len(entries) > count:
-            raise _bad_entry(stored.key, count + 1, f"Redis counts {count} steps but holds {len(entries)} records")
+            raise _bad_entry(stored.key, count + 1, f"Redis counts {count} steps but contains {len(entries)} records")
         columns = decode_entries(stored.key, entries, 1, self.allow_pickle)
         stored_head = columns.checksums[-32:] if count else stored.genesis
         if _text(head) != stored_head.hex():
