@@ -104,8 +104,6 @@ def stored_values(server, prefix, identity: str = "shared") -> list:
 
 
 def test_guide_example_runs_as_written(tmp_path):
-    if not hasattr(statebits, "DistributedStatebit"):
-        pytest.xfail("statebits/__init__.py does not export DistributedStatebit yet")
     addresses = {info[4][0] for info in socket.getaddrinfo("localhost", 6379, proto=socket.IPPROTO_TCP)}
     if not all(ipaddress.ip_address(address).is_loopback for address in addresses):
         pytest.skip(f"localhost resolves to {sorted(addresses)}, not only to loopback addresses")

@@ -39,8 +39,6 @@ def server():
 def test_distributed_doc_examples_print_documented_output(server):
     import statebits
 
-    if not hasattr(statebits, "DistributedStatebit"):
-        pytest.xfail("statebits/__init__.py does not export DistributedStatebit yet")
     blocks = BLOCK.findall(DOC.read_text())
     assert len(blocks) >= 6
     namespace: dict = {}
