@@ -1,4 +1,4 @@
-"""Run the frames and forks tutorials under nbval, which compares every stored output with a fresh run."""
+"""Run every tutorial notebook under nbval, which compares each stored output with a fresh run."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = [
-    ROOT / "notebooks" / "02_frames_and_accessor.ipynb",
-    ROOT / "notebooks" / "03_forks_and_what_if.ipynb",
-]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 pytest.importorskip("nbval")
+
+
+def test_every_tutorial_is_collected():
+    assert [path.stem[:2] for path in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
@@ -35,7 +36,7 @@ def test_tutorial_saved_with_outputs(notebook):
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
 def test_tutorial_outputs_repeat(notebook):
-    # pytest-randomly, where installed, would shuffle the cells, which nbval must run in order.
+    # nbval runs the cells in order, so pytest-randomly (where installed) must not shuffle them.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval", str(notebook), "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
