@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from statebits.core.canonical import freeze_mapping, from_jsonable, snapshot, to_jsonable
 from statebits.core.errors import ValidationError
 from statebits.core.history import History, extend_history
-from statebits.core.transition import CauseRef
+from statebits.core.transition import CauseRef, StateTransition
 
 if TYPE_CHECKING:
     from statebits.core.statebit import Statebit, creation_hooks_suspended, run_creation_hooks
 
-__all__ = ["statebit_to_dict", "statebit_from_dict", "restore_statebit", "FORMAT"]
+__all__ = ["statebit_to_dict", "statebit_from_dict", "transition_to_row", "restore_statebit", "FORMAT"]
 
 FORMAT = "statebits/1"
 
@@ -27,26 +27,7 @@ FORMAT = "statebits/1"
 def statebit_to_dict(sb: "Statebit") -> dict[str, Any]:
     """Return ``sb`` as JSON-ready data; a fork's shared transitions are included."""
     history = sb.history
-    rows = []
-    for transition in history:
-        row: dict[str, Any] = {
-            "step": transition.step,
-            "timestamp_ns": transition.timestamp_ns,
-            "recorded_at_ns": transition.recorded_at_ns,
-            "to_value": to_jsonable(transition.to_value),
-            "reason": transition.reason,
-            "confidence": transition.confidence,
-            "checksum": transition.checksum,
-        }
-        if transition.tags:
-            row["tags"] = list(transition.tags)
-        if transition.metadata:
-            row["metadata"] = to_jsonable(dict(transition.metadata))
-        if transition.caused_by:
-            row["caused_by"] = [ref.as_dict() for ref in transition.caused_by]
-        if transition.branch != history.branch:
-            row["branch"] = transition.branch
-        rows.append(row)
+    rows = [transition_to_row(transition, history.branch) for transition in history]
     return {
         "format": FORMAT,
         "identity": sb.identity,
@@ -59,6 +40,28 @@ def statebit_to_dict(sb: "Statebit") -> dict[str, Any]:
         "frozen": sb.frozen,
         "transitions": rows,
     }
+
+
+def transition_to_row(transition: "StateTransition", branch: str) -> dict[str, Any]:
+    """Return one transition as JSON-ready data; ``branch`` is the owning history's branch."""
+    row: dict[str, Any] = {
+        "step": transition.step,
+        "timestamp_ns": transition.timestamp_ns,
+        "recorded_at_ns": transition.recorded_at_ns,
+        "to_value": to_jsonable(transition.to_value),
+        "reason": transition.reason,
+        "confidence": transition.confidence,
+        "checksum": transition.checksum,
+    }
+    if transition.tags:
+        row["tags"] = list(transition.tags)
+    if transition.metadata:
+        row["metadata"] = to_jsonable(dict(transition.metadata))
+    if transition.caused_by:
+        row["caused_by"] = [ref.as_dict() for ref in transition.caused_by]
+    if transition.branch != branch:
+        row["branch"] = transition.branch
+    return row
 
 
 def statebit_from_dict(cls: type, data: Mapping[str, Any], allow_pickle: bool) -> "Statebit":

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from statebits.core import clock as _clock
-from statebits.core.canonical import to_jsonable
 from statebits.core.errors import IntegrityError, ValidationError, invalid_parameter
+from statebits.core.serialize import transition_to_row
 from statebits.core.statebit import Statebit
-from statebits.core.transition import StateTransition
 from statebits.enterprise._signing import canonical_json, check_key, digest
 from statebits.enterprise.tenancy import admit_to_active_tenants
 
@@ -504,27 +503,5 @@ def _snapshot(sb: Statebit, base: tuple[int, str] | None) -> dict[str, Any]:
             entry["transitions"] = data.pop("transitions")
             entry["statebit"] = data
         else:
-            entry["transitions"] = [_row(transition, history.branch) for transition in history[base_step:]]
+            entry["transitions"] = [transition_to_row(transition, history.branch) for transition in history[base_step:]]
     return entry
-
-
-def _row(transition: StateTransition, branch: str) -> dict[str, Any]:
-    """Serialise one transition exactly as ``Statebit.to_dict`` does."""
-    row: dict[str, Any] = {
-        "step": transition.step,
-        "timestamp_ns": transition.timestamp_ns,
-        "recorded_at_ns": transition.recorded_at_ns,
-        "to_value": to_jsonable(transition.to_value),
-        "reason": transition.reason,
-        "confidence": transition.confidence,
-        "checksum": transition.checksum,
-    }
-    if transition.tags:
-        row["tags"] = list(transition.tags)
-    if transition.metadata:
-        row["metadata"] = to_jsonable(dict(transition.metadata))
-    if transition.caused_by:
-        row["caused_by"] = [ref.as_dict() for ref in transition.caused_by]
-    if transition.branch != branch:
-        row["branch"] = transition.branch
-    return row
