@@ -1,10 +1,10 @@
 """Columnar, hash-chained history of one statebit.
 
-Each field of the transitions lives in its own column buffer (``array`` for
-numbers, a packed ``bytearray`` for checksums, interned codes for reasons and
-tags, sparse dicts for metadata and causes), so an append touches a handful
-of buffers and never copies the history. ``StateTransition`` objects are
-views built on demand.
+Each field of the transitions lives in its own column buffer. Numbers are in
+``array`` buffers, checksums in one packed ``bytearray``, reasons and tags as
+interned codes, and metadata and causes in sparse dicts. An append therefore
+touches a handful of buffers and never copies the history.
+``StateTransition`` objects are views built on demand.
 
 A fork's history shares its parent's history up to the fork point instead of
 copying it: ``base`` is the parent history and ``base_len`` the number of its
