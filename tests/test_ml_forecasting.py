@@ -151,6 +151,14 @@ def test_load_rejects_other_files(tmp_path):
         SequencePredictor.load(path)
 
 
+def test_load_rejects_junk_bytes(tmp_path):
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"junk" * 10)
+
+    with pytest.raises(ValidationError, match="not a SequencePredictor file"):
+        SequencePredictor.load(path)
+
+
 def test_forecast_frame_and_widening_interval():
     frame = co2_monthly().head(200)
     predictor = SequencePredictor().train(frame, sequence_length=12, epochs=5)

@@ -125,3 +125,11 @@ def test_real_dataset_round_trip(tmp_path):
     rebuilt = read_parquet(tmp_path / "weather.parquet")
     for original in collection:
         assert_same(original, rebuilt[original.key])
+
+
+def test_unknown_parquet_option_rejected(tmp_path):
+    sb = statebits.Statebit("x", 1.0)
+    sb.transition(2.0, "a")
+
+    with pytest.raises(statebits.ValidationError, match="compression"):
+        statebits.write_parquet(sb, tmp_path / "x.parquet", compression="rar")

@@ -44,6 +44,7 @@ def write_parquet(data: Any, path: str | os.PathLike[str] | Any, **options: Any)
     >>> statebits.read_parquet(path)["temp"].value
     21.5
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = _table_of(data)
@@ -51,6 +52,9 @@ def write_parquet(data: Any, path: str | os.PathLike[str] | Any, **options: Any)
         pq.write_table(table, path, **options)
     except OSError as exc:
         raise StoreError(f"could not write the Parquet file {path!r}: {exc}") from exc
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        # pyarrow rejects unknown options (a compression codec, say) with its own errors.
+        raise ValidationError(f"invalid Parquet option in {sorted(options)}: {exc}; see pyarrow.parquet.write_table") from None
 
 
 def read_parquet(

@@ -485,7 +485,12 @@ class SequencePredictor(ParamsMixin):
     def load(cls, path: str | os.PathLike[str]) -> "SequencePredictor":
         """Read a predictor written by :meth:`save`."""
         torch = import_optional("torch", feature="SequencePredictor.load")
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(Path(path), map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # torch raises several unrelated types for a file that is not a checkpoint
+            raise ValidationError(f"{path} is not a SequencePredictor file written by save(): {exc}") from None
         if not isinstance(state, dict) or state.get("format") != _SAVE_FORMAT:
             raise ValidationError(f"{path} is not a SequencePredictor file of format {_SAVE_FORMAT}")
         predictor = cls(**state["params"])
