@@ -327,7 +327,7 @@ def from_jsonable(data: Any, allow_pickle: bool = False) -> Any:
     if kind == "pickle":
         if not allow_pickle:
             raise ValidationError(
-                "the JSON holds a pickled object; loading it runs code from the file, "
+                "the JSON contains a pickled object; loading it runs code from the file, "
                 "so pass allow_pickle=True if you trust its source"
             )
         import pickle

@@ -281,7 +281,7 @@ class NLExplainer:
             )
         identities = list(dict.fromkeys(row.get("identity") for row in rows))
         if identity is None and len(identities) > 1:
-            raise ValidationError(f"the frame holds {len(identities)} identities; pass `identity=` to choose one")
+            raise ValidationError(f"the frame contains {len(identities)} identities; pass `identity=` to choose one")
         chosen = identities[0] if identity is None and identities else identity
         selected = [row for row in rows if row.get("identity") == chosen]
         if identity is not None and not selected:

@@ -131,7 +131,11 @@ def table_html(
                 text = format_time(value)
             else:
                 text = format_value(value)
-            css = ' class="number"' if name in numeric else (' class="time"' if name in times else "")
+            css = ""
+            if name in numeric:
+                css = ' class="number"'
+            elif name in times:
+                css = ' class="time"'
             cells.append(f"<td{css}>{escape(text)}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     note = f'<p class="note">{escape(caption)}</p>' if caption else ""
